@@ -10,7 +10,9 @@ if (existsSync('agent/main.ts')) {
     target: 'node20',
     format: 'esm',
     outfile: 'dist/runkeys-agent.mjs',
-    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+    },
     logLevel: 'warning',
   });
 }

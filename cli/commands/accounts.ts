@@ -1,0 +1,161 @@
+import type { Command } from 'commander';
+import {
+  AccountStatus,
+  type ConnectedAccount,
+  ConnectedAccountServiceClient,
+  type TokenSet,
+} from '../../proto/gen/runkeys/v1/oauth.js';
+import { makeClient, unary } from '../client.js';
+import { adminConnection, type CliIo, isoTime, printJson, printTable } from '../context.js';
+import { UsageError } from '../errors.js';
+import { readSecret } from '../input.js';
+import { allPages } from '../pages.js';
+
+const STATUS: Record<number, string> = {
+  [AccountStatus.ACCOUNT_STATUS_CONNECTED]: 'connected',
+  [AccountStatus.ACCOUNT_STATUS_REFRESH_FAILING]: 'refresh_failing',
+  [AccountStatus.ACCOUNT_STATUS_NEEDS_RECONNECT]: 'needs_reconnect',
+};
+
+const accountJson = (a: ConnectedAccount) => ({
+  name: a.name,
+  client: a.client,
+  status: STATUS[a.status] ?? 'unspecified',
+  scopes: a.scopes,
+  refreshTokenSet: a.refreshTokenSet,
+  accessTokenExpireTime: isoTime(a.accessTokenExpireTime),
+  lastRefreshTime: isoTime(a.lastRefreshTime),
+  lastError: a.lastError,
+  createTime: isoTime(a.createTime),
+  createdBy: a.createdBy,
+});
+
+const COLUMNS = ['NAME', 'CLIENT', 'STATUS', 'EXPIRES', 'LAST REFRESH', 'LAST ERROR'];
+const accountRow = (a: ConnectedAccount): string[] => [
+  a.name,
+  a.client,
+  STATUS[a.status] ?? 'unspecified',
+  isoTime(a.accessTokenExpireTime),
+  isoTime(a.lastRefreshTime),
+  a.lastError,
+];
+
+const TOKEN_FIELDS = new Set([
+  'access_token',
+  'refresh_token',
+  'expires_in',
+  'scope',
+  'token_type',
+]);
+
+/** stdin holds a token response as JSON: access_token, refresh_token, expires_in, scope, ... */
+function parseTokenSet(text: string): TokenSet {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // The parser's message would quote the input, which holds tokens.
+    throw new UsageError('stdin is not a JSON object of a token response');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new UsageError('stdin is not a JSON object of a token response');
+  }
+  const o = parsed as Record<string, unknown>;
+  const str = (k: string): string => {
+    const v = o[k];
+    if (v === undefined) return '';
+    if (typeof v !== 'string') throw new UsageError(`"${k}" must be a string`);
+    return v;
+  };
+  const expiresIn = o.expires_in ?? 0;
+  if (typeof expiresIn !== 'number') throw new UsageError('"expires_in" must be a number');
+  const extra: Record<string, string> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (!TOKEN_FIELDS.has(k) && typeof v === 'string') extra[k] = v;
+  }
+  return {
+    accessToken: str('access_token'),
+    refreshToken: str('refresh_token'),
+    expiresIn,
+    scope: str('scope'),
+    extra,
+  };
+}
+
+export function registerAccounts(program: Command, io: CliIo): void {
+  const cmd = program.command('accounts').description('manage connected accounts');
+  const client = (c: Command) => {
+    const conn = adminConnection(c, io);
+    return { conn, api: makeClient(ConnectedAccountServiceClient, conn) };
+  };
+
+  cmd
+    .command('import <name>')
+    .description('import an existing token set; stdin is the token response as JSON')
+    .requiredOption('--collection <name>', 'collection')
+    .requiredOption('--client <name>', 'the OAuth client the tokens belong to')
+    .option('--from-file <path>', 'read the token JSON from this file instead of stdin')
+    .option('--json', 'print JSON')
+    .action(
+      async (
+        name: string,
+        opts: { collection: string; client: string; fromFile?: string; json?: boolean },
+        c: Command,
+      ) => {
+        const tokens = parseTokenSet(await readSecret(opts, io.stdin, 'token set'));
+        const { conn, api } = client(c);
+        const res = await unary(conn, api.createConnectedAccount.bind(api), {
+          collection: opts.collection,
+          name,
+          client: opts.client,
+          tokens,
+        });
+        if (opts.json === true) printJson(io, accountJson(res.account!));
+        else io.stderr.write(`imported account ${name}\n`);
+      },
+    );
+
+  cmd
+    .command('get <name>')
+    .requiredOption('--collection <name>', 'collection')
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: { collection: string; json?: boolean }, c: Command) => {
+      const { conn, api } = client(c);
+      const res = await unary(conn, api.getConnectedAccount.bind(api), {
+        collection: opts.collection,
+        name,
+      });
+      if (opts.json === true) printJson(io, accountJson(res.account!));
+      else printTable(io, COLUMNS, [accountRow(res.account!)]);
+    });
+
+  cmd
+    .command('list')
+    .requiredOption('--collection <name>', 'collection')
+    .option('--json', 'print JSON')
+    .action(async (opts: { collection: string; json?: boolean }, c: Command) => {
+      const { conn, api } = client(c);
+      const rows = await allPages(async (pageToken) => {
+        const res = await unary(conn, api.listConnectedAccounts.bind(api), {
+          collection: opts.collection,
+          pageSize: 0,
+          pageToken,
+        });
+        return { items: res.accounts, next: res.nextPageToken };
+      });
+      if (opts.json === true) printJson(io, rows.map(accountJson));
+      else printTable(io, COLUMNS, rows.map(accountRow));
+    });
+
+  cmd
+    .command('delete <name>')
+    .requiredOption('--collection <name>', 'collection')
+    .action(async (name: string, opts: { collection: string }, c: Command) => {
+      const { conn, api } = client(c);
+      await unary(conn, api.deleteConnectedAccount.bind(api), {
+        collection: opts.collection,
+        name,
+      });
+      io.stderr.write(`deleted account ${name}\n`);
+    });
+}

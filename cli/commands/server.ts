@@ -1,0 +1,106 @@
+import type { Command } from 'commander';
+import { startServer } from '../../server/app.js';
+import {
+  ConfigError,
+  DEFAULT_DATA_DIR,
+  DEFAULT_LISTEN,
+  type ServerConfig,
+} from '../../server/config.js';
+import { createLogger, type LogLevel } from '../../server/logger.js';
+import { rotateMasterKey } from '../../server/rotate-master-key.js';
+import type { CliIo } from '../context.js';
+
+interface ServerOptions {
+  listen?: string;
+  dataDir?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+  initTokenFile?: string;
+  logLevel?: string;
+}
+
+const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Flags win over RUNKEYS_* variables, which win over defaults. */
+export function serverConfig(opts: ServerOptions, io: CliIo): ServerConfig {
+  const env = io.env;
+  const level = opts.logLevel ?? env.RUNKEYS_LOG_LEVEL ?? 'info';
+  if (!(LEVELS as string[]).includes(level)) {
+    throw new ConfigError(`--log-level must be one of ${LEVELS.join(', ')}`);
+  }
+  const certPath = opts.tlsCert ?? env.RUNKEYS_TLS_CERT;
+  const keyPath = opts.tlsKey ?? env.RUNKEYS_TLS_KEY;
+  const clientCaPath = opts.tlsClientCa ?? env.RUNKEYS_TLS_CLIENT_CA;
+  if ((certPath === undefined) !== (keyPath === undefined)) {
+    throw new ConfigError('--tls-cert and --tls-key go together');
+  }
+  if (clientCaPath !== undefined && certPath === undefined) {
+    throw new ConfigError('--tls-client-ca needs --tls-cert and --tls-key');
+  }
+  return {
+    listen: opts.listen ?? env.RUNKEYS_LISTEN ?? DEFAULT_LISTEN,
+    dataDir: opts.dataDir ?? env.RUNKEYS_DATA_DIR ?? DEFAULT_DATA_DIR,
+    tls:
+      certPath === undefined || keyPath === undefined
+        ? undefined
+        : { certPath, keyPath, clientCaPath },
+    initTokenFile: opts.initTokenFile ?? env.RUNKEYS_INIT_TOKEN_FILE,
+    logLevel: level as LogLevel,
+    logPretty:
+      (io.stderr as NodeJS.WriteStream).isTTY === true && env.RUNKEYS_LOG_FORMAT !== 'json',
+    masterKey: env.RUNKEYS_MASTER_KEY,
+  };
+}
+
+export function registerServer(program: Command, io: CliIo): void {
+  const cmd = program
+    .command('server')
+    .description('run the control plane')
+    .option('--listen <host:port>', `gRPC address (default ${DEFAULT_LISTEN})`)
+    .option('--data-dir <path>', `where the SQLite store lives (default ${DEFAULT_DATA_DIR})`)
+    .option('--tls-cert <path>', 'PEM certificate chain for TLS')
+    .option('--tls-key <path>', 'PEM private key for TLS')
+    .option('--tls-client-ca <path>', 'PEM CA bundle: require client certificates (mutual TLS)')
+    .option('--init-token-file <path>', 'on first start, write the root token here (0600)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .action(async (opts: ServerOptions) => {
+      const config = serverConfig(opts, io);
+      const log = createLogger({ level: config.logLevel, pretty: config.logPretty });
+      const running = await startServer(config, log, { stderr: io.stderr });
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          log.info({ signal }, 'shutting down');
+          process.off('SIGTERM', stop);
+          process.off('SIGINT', stop);
+          running.close().then(resolve, resolve);
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      });
+      log.info('stopped');
+      log.flush();
+    });
+
+  cmd
+    .command('rotate-master-key')
+    .description(
+      're-seal every collection key under a new master key (stop the servers first); the new ' +
+        'key comes from RUNKEYS_NEW_MASTER_KEY, or is made when the key lives in master.key',
+    )
+    .option('--data-dir <path>', `the store (default ${DEFAULT_DATA_DIR})`)
+    .action(async (opts: { dataDir?: string }) => {
+      const dataDir = opts.dataDir ?? io.env.RUNKEYS_DATA_DIR ?? DEFAULT_DATA_DIR;
+      const log = createLogger({ level: 'warn', pretty: false });
+      const res = await rotateMasterKey(
+        dataDir,
+        { current: io.env.RUNKEYS_MASTER_KEY, next: io.env.RUNKEYS_NEW_MASTER_KEY },
+        log,
+      );
+      const where =
+        res.newKeySource === 'file'
+          ? 'the new key is in master.key'
+          : 'start the servers with RUNKEYS_MASTER_KEY set to the new key';
+      io.stderr.write(`re-sealed ${res.collections} collection key(s); ${where}\n`);
+    });
+}

@@ -1,0 +1,13 @@
+import type { CliIo } from './context.js';
+import { runCli } from './run.js';
+
+const io: CliIo = {
+  stdin: process.stdin,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+};
+
+runCli(process.argv.slice(2), io).then((code) => {
+  process.exitCode = code;
+});

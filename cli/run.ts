@@ -1,0 +1,68 @@
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../server/config.js';
+import { MasterKeyMismatch } from '../server/crypto/keyring.js';
+import { MasterKeyError } from '../server/crypto/master-key.js';
+import { RotationError } from '../server/rotate-master-key.js';
+import { registerAccounts } from './commands/accounts.js';
+import { registerAudit } from './commands/audit.js';
+import { registerCollections } from './commands/collections.js';
+import { registerEnv } from './commands/env.js';
+import { registerOAuthClients } from './commands/oauth-clients.js';
+import { registerProviders } from './commands/providers.js';
+import { registerServer } from './commands/server.js';
+import { registerTokens } from './commands/tokens.js';
+import type { CliIo } from './context.js';
+import { EXIT_GRPC_BASE, EXIT_USAGE, isGrpcFailure, statusName, UsageError } from './errors.js';
+
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('runkeys')
+    .description('credentials into AI-agent sandboxes, and out of everything the run prints')
+    .option(
+      '--addr <host:port>',
+      'control plane address (env RUNKEYS_ADDR, default 127.0.0.1:7443)',
+    )
+    .option('--ca-cert <path>', 'PEM CA to verify the server with TLS (env RUNKEYS_CA_CERT)')
+    .option('--client-cert <path>', 'client certificate for mutual TLS (env RUNKEYS_CLIENT_CERT)')
+    .option('--client-key <path>', 'client key for mutual TLS (env RUNKEYS_CLIENT_KEY)')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    });
+  registerServer(program, io);
+  registerCollections(program, io);
+  registerProviders(program, io);
+  registerEnv(program, io);
+  registerOAuthClients(program, io);
+  registerAccounts(program, io);
+  registerTokens(program, io);
+  registerAudit(program, io);
+  for (const sub of program.commands) sub.exitOverride();
+  return program;
+}
+
+const LOCAL_ERRORS = [UsageError, ConfigError, MasterKeyError, MasterKeyMismatch, RotationError];
+
+/** Runs the CLI and returns its exit code; see docs/cli.md for the table of codes. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (LOCAL_ERRORS.some((E) => err instanceof E)) {
+      io.stderr.write(`runkeys: ${(err as Error).message}\n`);
+      return EXIT_USAGE;
+    }
+    if (isGrpcFailure(err)) {
+      io.stderr.write(`runkeys: ${statusName(err.code)}: ${err.details}\n`);
+      return EXIT_GRPC_BASE + err.code;
+    }
+    io.stderr.write(`runkeys: unexpected failure: ${(err as Error)?.message ?? String(err)}\n`);
+    return 1;
+  }
+}

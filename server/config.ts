@@ -1,0 +1,40 @@
+import type { LogLevel } from './logger.js';
+
+/** Everything the server reads from flags and RUNKEYS_* variables, parsed once in main. */
+export interface ServerConfig {
+  listen: string;
+  dataDir: string;
+  tls?: { certPath: string; keyPath: string; clientCaPath?: string };
+  initTokenFile?: string;
+  logLevel: LogLevel;
+  logPretty: boolean;
+  /** Base64 of the 32-byte master key; undefined means the key file in the data dir. */
+  masterKey?: string;
+}
+
+export const DEFAULT_LISTEN = '127.0.0.1:7443';
+export const DEFAULT_DATA_DIR = './.runkeys';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d+$/;
+
+/** Plaintext gRPC is only for loopback; anything else needs TLS. */
+export function checkListen(config: ServerConfig): void {
+  if (!/^(\[[^\]]+\]|[^:]+):\d{1,5}$/.test(config.listen)) {
+    throw new ConfigError(`--listen must be HOST:PORT; got ${JSON.stringify(config.listen)}`);
+  }
+  if (config.tls === undefined && !LOOPBACK.test(config.listen)) {
+    throw new ConfigError(
+      `--listen ${config.listen} is not a loopback address: give --tls-cert and --tls-key`,
+    );
+  }
+  if (config.tls?.clientCaPath !== undefined && config.tls.certPath === '') {
+    throw new ConfigError('--tls-client-ca needs --tls-cert and --tls-key');
+  }
+}

@@ -1,0 +1,86 @@
+import {
+  type handleUnaryCall,
+  Metadata,
+  type ServerUnaryCall,
+  type sendUnaryData,
+  status,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import type { Principal } from '../auth/principal.js';
+import { ApiError, grpcStatusOf } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+export interface CallContext {
+  principal: Principal;
+  log: Logger;
+}
+
+export type Handler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
+
+/** The method names of a generated server interface, without its index signature. */
+type MethodKeys<S> = keyof {
+  [K in keyof S as string extends K ? never : K]: S[K];
+};
+
+/** The async handlers that implement a generated grpc-js service interface. */
+export type Handlers<S> = {
+  [K in MethodKeys<S>]: S[K] extends handleUnaryCall<infer Req, infer Res>
+    ? Handler<Req, Res>
+    : never;
+};
+
+export type Authenticate = (metadata: Metadata) => Promise<Principal>;
+
+export interface AdapterDeps {
+  authenticate: Authenticate;
+  log: Logger;
+}
+
+const BLAND_INTERNAL = 'internal error; the server log has the details';
+
+/**
+ * Wraps async handlers for grpc-js, which ignores the promise a handler returns: every call is
+ * authenticated, awaited, and its failure mapped once. An ApiError becomes its status with its
+ * message; anything else becomes INTERNAL with a bland message while its cause goes to the log.
+ */
+export function bindService<S extends UntypedServiceImplementation>(
+  deps: AdapterDeps,
+  serviceName: string,
+  handlers: Handlers<S>,
+): S {
+  const impl: Record<string, handleUnaryCall<unknown, unknown>> = {};
+  for (const [name, handler] of Object.entries(handlers)) {
+    const method = `${serviceName}/${name[0]!.toUpperCase()}${name.slice(1)}`;
+    impl[name] = unary(deps, method, handler as Handler<unknown, unknown>);
+  }
+  return impl as S;
+}
+
+function unary<Req, Res>(
+  deps: AdapterDeps,
+  method: string,
+  handler: Handler<Req, Res>,
+): handleUnaryCall<Req, Res> {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    const run = async (): Promise<Res> => {
+      const principal = await deps.authenticate(call.metadata);
+      const log = deps.log.child({ method, actor: principal.tokenId });
+      return handler(call.request, { principal, log });
+    };
+    run().then(
+      (response) => callback(null, response),
+      (err: unknown) => {
+        if (err instanceof ApiError) {
+          callback({
+            code: grpcStatusOf[err.code],
+            details: err.message,
+            metadata: new Metadata(),
+          });
+          return;
+        }
+        deps.log.error({ method, err }, 'handler failed');
+        callback({ code: status.INTERNAL, details: BLAND_INTERNAL, metadata: new Metadata() });
+      },
+    );
+  };
+}

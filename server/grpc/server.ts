@@ -1,0 +1,127 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import { AdminTokenServiceService, AuditServiceService } from '../../proto/gen/runkeys/v1/admin.js';
+import { CollectionServiceService } from '../../proto/gen/runkeys/v1/collections.js';
+import { EnvVarServiceService } from '../../proto/gen/runkeys/v1/env_vars.js';
+import {
+  ConnectedAccountServiceService,
+  OAuthClientServiceService,
+} from '../../proto/gen/runkeys/v1/oauth.js';
+import { ProviderKeyServiceService } from '../../proto/gen/runkeys/v1/provider_keys.js';
+import type { ServerConfig } from '../config.js';
+import { accountHandlers } from '../services/accounts.js';
+import { adminTokenHandlers } from '../services/admin-tokens.js';
+import { auditHandlers } from '../services/audit.js';
+import { collectionHandlers } from '../services/collections.js';
+import type { ServiceDeps } from '../services/deps.js';
+import { envVarHandlers } from '../services/env-vars.js';
+import { oauthClientHandlers } from '../services/oauth-clients.js';
+import { providerKeyHandlers } from '../services/provider-keys.js';
+import { type AdapterDeps, bindService } from './adapter.js';
+
+/** The largest request or response a client may send: a 64 KiB value with room to spare. */
+const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+function protoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      readFileSync(join(dir, 'package.json'));
+      return join(dir, 'proto');
+    } catch {
+      // Not the package root yet; keep climbing.
+      const parent = dirname(dir);
+      if (parent === dir) throw new Error('package root not found above the server module');
+      dir = parent;
+    }
+  }
+}
+
+const PROTO_FILES = [
+  'runkeys/v1/collections.proto',
+  'runkeys/v1/provider_keys.proto',
+  'runkeys/v1/env_vars.proto',
+  'runkeys/v1/oauth.proto',
+  'runkeys/v1/admin.proto',
+];
+
+export const SERVICE_NAMES = [
+  'runkeys.v1.CollectionService',
+  'runkeys.v1.ProviderKeyService',
+  'runkeys.v1.EnvVarService',
+  'runkeys.v1.OAuthClientService',
+  'runkeys.v1.ConnectedAccountService',
+  'runkeys.v1.AdminTokenService',
+  'runkeys.v1.AuditService',
+];
+
+export function buildGrpcServer(
+  adapter: AdapterDeps,
+  deps: ServiceDeps,
+): {
+  server: Server;
+  health: HealthImplementation;
+} {
+  const server = new Server({
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  });
+  const add = bindService;
+  server.addService(
+    CollectionServiceService,
+    add(adapter, 'runkeys.v1.CollectionService', collectionHandlers(deps)),
+  );
+  server.addService(
+    ProviderKeyServiceService,
+    add(adapter, 'runkeys.v1.ProviderKeyService', providerKeyHandlers(deps)),
+  );
+  server.addService(
+    EnvVarServiceService,
+    add(adapter, 'runkeys.v1.EnvVarService', envVarHandlers(deps)),
+  );
+  server.addService(
+    OAuthClientServiceService,
+    add(adapter, 'runkeys.v1.OAuthClientService', oauthClientHandlers(deps)),
+  );
+  server.addService(
+    ConnectedAccountServiceService,
+    add(adapter, 'runkeys.v1.ConnectedAccountService', accountHandlers(deps)),
+  );
+  server.addService(
+    AdminTokenServiceService,
+    add(adapter, 'runkeys.v1.AdminTokenService', adminTokenHandlers(deps)),
+  );
+  server.addService(
+    AuditServiceService,
+    add(adapter, 'runkeys.v1.AuditService', auditHandlers(deps)),
+  );
+
+  const health = new HealthImplementation(
+    Object.fromEntries(['', ...SERVICE_NAMES].map((s) => [s, 'NOT_SERVING' as const])),
+  );
+  health.addToServer(server);
+
+  const definitions = loadSync(PROTO_FILES, { includeDirs: [protoRoot()] });
+  new ReflectionService(definitions).addToServer(server);
+  return { server, health };
+}
+
+export function serverCredentials(config: ServerConfig): ServerCredentials {
+  if (config.tls === undefined) return ServerCredentials.createInsecure();
+  const ca = config.tls.clientCaPath === undefined ? null : readFileSync(config.tls.clientCaPath);
+  return ServerCredentials.createSsl(
+    ca,
+    [
+      {
+        cert_chain: readFileSync(config.tls.certPath),
+        private_key: readFileSync(config.tls.keyPath),
+      },
+    ],
+    ca !== null,
+  );
+}

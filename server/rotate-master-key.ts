@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import { writeFileAtomic } from '../common/fs.js';
+import { Keyring } from './crypto/keyring.js';
+import {
+  decodeMasterKey,
+  loadMasterKey,
+  pendingMasterKeyPath,
+  promotePendingMasterKey,
+} from './crypto/master-key.js';
+import { KEY_BYTES } from './crypto/seal.js';
+import { MASTER_CHECK, openKeyring } from './keys-at-start.js';
+import type { Logger } from './logger.js';
+import { insertAuditEvent } from './store/audit.js';
+import { listAllCollections, updateCollection } from './store/collections.js';
+import { migrate, openSqlite } from './store/db.js';
+import { putMeta } from './store/meta.js';
+
+export class RotationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RotationError';
+  }
+}
+
+export interface RotationResult {
+  collections: number;
+  /** Where the new key is: the key file, or the caller's RUNKEYS_NEW_MASTER_KEY. */
+  newKeySource: 'file' | 'env';
+}
+
+/**
+ * Re-seals every collection's data key under a new master key; values are not touched.
+ * 1. open the store under the current key (which must open it);
+ * 2. take the new key from RUNKEYS_NEW_MASTER_KEY, or make one when the key lives in a file;
+ * 3. a key file's successor is written as master.key.new before the store changes;
+ * 4. one transaction re-seals the data keys and the check value;
+ * 5. master.key.new replaces master.key (a start after a crash between 4 and 5 finishes it).
+ * Run it with the servers stopped: a running server keeps the old key in memory.
+ */
+export async function rotateMasterKey(
+  dataDir: string,
+  env: { current?: string; next?: string },
+  log: Logger,
+): Promise<RotationResult> {
+  // 1.
+  const db = openSqlite(dataDir);
+  try {
+    await migrate(db);
+    const current = await openKeyring(db, dataDir, env.current, log);
+    const source = loadMasterKey(dataDir, env.current).source;
+    // 2.
+    let nextKey: Uint8Array;
+    if (env.next !== undefined && env.next !== '') {
+      nextKey = decodeMasterKey(env.next, 'RUNKEYS_NEW_MASTER_KEY');
+    } else if (source === 'file') {
+      nextKey = randomBytes(KEY_BYTES);
+    } else {
+      throw new RotationError(
+        'the master key comes from RUNKEYS_MASTER_KEY: set RUNKEYS_NEW_MASTER_KEY to the new key ' +
+          '(head -c 32 /dev/urandom | base64)',
+      );
+    }
+    const writesFile = source === 'file' && (env.next === undefined || env.next === '');
+    // 3.
+    if (writesFile) {
+      writeFileAtomic(
+        pendingMasterKeyPath(dataDir),
+        `${Buffer.from(nextKey).toString('base64')}\n`,
+        0o600,
+      );
+    }
+    // 4.
+    const next = new Keyring(nextKey);
+    const count = await db.transaction().execute(async (trx) => {
+      const rows = await listAllCollections(trx);
+      for (const row of rows) {
+        const resealed = current.resealDataKey(row.name, row.data_key_sealed, next);
+        await updateCollection(trx, row.name, { data_key_sealed: resealed });
+      }
+      await putMeta(trx, MASTER_CHECK, next.makeCheck());
+      await insertAuditEvent(trx, {
+        id: `evt_${randomBytes(8).toString('hex')}`,
+        time: Date.now(),
+        actor: 'runkeys',
+        collection: '',
+        action: 'master_key.rotate',
+        target: '',
+        fingerprint: '',
+        details: JSON.stringify({ collections: String(rows.length) }),
+      });
+      return rows.length;
+    });
+    // 5.
+    if (writesFile) promotePendingMasterKey(dataDir);
+    log.info({ collections: count }, 'master key rotated');
+    return { collections: count, newKeySource: writesFile ? 'file' : 'env' };
+  } finally {
+    await db.destroy();
+  }
+}

@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import type { Principal } from '../auth/principal.js';
+import type { CollectionKeys, Keyring } from '../crypto/keyring.js';
+import { notFound } from '../errors.js';
+import { insertAuditEvent } from '../store/audit.js';
+import { getCollection } from '../store/collections.js';
+import type { Db } from '../store/db.js';
+import type { CollectionTable } from '../store/schema.js';
+import { quote } from '../validate/common.js';
+
+export interface ServiceDeps {
+  db: Db;
+  keyring: Keyring;
+  now: () => number;
+}
+
+export async function loadCollection(db: Db, name: string): Promise<CollectionTable> {
+  const row = await getCollection(db, name);
+  if (row === undefined) throw notFound(`collection ${quote(name)} not found`);
+  return row;
+}
+
+export async function collectionKeys(
+  deps: ServiceDeps,
+  db: Db,
+  name: string,
+): Promise<CollectionKeys> {
+  const row = await loadCollection(db, name);
+  return deps.keyring.openDataKey(row.name, row.data_key_sealed);
+}
+
+export interface AuditInput {
+  collection: string;
+  action: string;
+  target: string;
+  fingerprint?: string;
+  details?: Record<string, string>;
+}
+
+/** Records an admin change; call it inside the transaction that makes the change. */
+export async function audit(db: Db, deps: ServiceDeps, actor: Principal, e: AuditInput) {
+  await insertAuditEvent(db, {
+    id: `evt_${randomBytes(8).toString('hex')}`,
+    time: deps.now(),
+    actor: actor.tokenId,
+    collection: e.collection,
+    action: e.action,
+    target: e.target,
+    fingerprint: e.fingerprint ?? '',
+    details: JSON.stringify(e.details ?? {}),
+  });
+}
+
+export const toDate = (ms: number): Date => new Date(Number(ms));
+export const optionalDate = (ms: number | null): Date | undefined =>
+  ms === null ? undefined : toDate(ms);

@@ -1,0 +1,142 @@
+import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+/**
+ * Migrations live in code, numbered, and never change once released. Column types are chosen to
+ * mean the same on SQLite and PostgreSQL: text, bigint milliseconds, integer flags.
+ */
+function migrations(dialect: Dialect): Record<string, Migration> {
+  const serial = dialect === 'postgres' ? 'bigserial' : 'integer';
+  return {
+    '0001_layers': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('meta')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('collections')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('description', 'text', (c) => c.notNull())
+          .addColumn('data_key_sealed', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('provider_keys')
+          .addColumn('collection', 'text', (c) =>
+            c.notNull().references('collections.name').onDelete('cascade'),
+          )
+          .addColumn('provider', 'text', (c) => c.notNull())
+          .addColumn('credential_sealed', 'text', (c) => c.notNull())
+          .addColumn('fields_set', 'text', (c) => c.notNull())
+          .addColumn('last_four', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('updated_by', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('provider_keys_pk', ['collection', 'provider'])
+          .execute();
+        await db.schema
+          .createTable('env_vars')
+          .addColumn('collection', 'text', (c) =>
+            c.notNull().references('collections.name').onDelete('cascade'),
+          )
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('sensitive', 'integer', (c) => c.notNull())
+          .addColumn('value_sealed', 'text', (c) => c.notNull())
+          .addColumn('value_bytes', 'integer', (c) => c.notNull())
+          .addColumn('fingerprint', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('updated_by', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('env_vars_pk', ['collection', 'name'])
+          .execute();
+        await db.schema
+          .createTable('oauth_clients')
+          .addColumn('collection', 'text', (c) =>
+            c.notNull().references('collections.name').onDelete('cascade'),
+          )
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('config', 'text', (c) => c.notNull())
+          .addColumn('client_secret_sealed', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('updated_by', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('oauth_clients_pk', ['collection', 'name'])
+          .execute();
+        await db.schema
+          .createTable('accounts')
+          .addColumn('collection', 'text', (c) =>
+            c.notNull().references('collections.name').onDelete('cascade'),
+          )
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('client', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('scopes', 'text', (c) => c.notNull())
+          .addColumn('tokens_sealed', 'text', (c) => c.notNull())
+          .addColumn('refresh_token_set', 'integer', (c) => c.notNull())
+          .addColumn('access_expires_at', 'bigint')
+          .addColumn('last_refresh_at', 'bigint')
+          .addColumn('last_error', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('accounts_pk', ['collection', 'name'])
+          .addForeignKeyConstraint(
+            'accounts_client_fk',
+            ['collection', 'client'],
+            'oauth_clients',
+            ['collection', 'name'],
+          )
+          .execute();
+        await db.schema
+          .createTable('admin_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('collection', 'text', (c) =>
+            c.references('collections.name').onDelete('cascade'),
+          )
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('description', 'text', (c) => c.notNull())
+          .addColumn('secret_hash', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint')
+          .addColumn('last_used_at', 'bigint')
+          .execute();
+        await db.schema
+          .createTable('audit_events')
+          .addColumn('seq', sql.raw(serial), (c) =>
+            dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('time', 'bigint', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('collection', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('target', 'text', (c) => c.notNull())
+          .addColumn('fingerprint', 'text', (c) => c.notNull())
+          .addColumn('details', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('audit_events_collection')
+          .on('audit_events')
+          .columns(['collection', 'seq'])
+          .execute();
+      },
+    },
+  };
+}
+
+export class CodeMigrations implements MigrationProvider {
+  constructor(private readonly dialect: Dialect) {}
+
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations(this.dialect);
+  }
+}
