@@ -9,5 +9,6 @@ const io: CliIo = {
 };
 
 runCli(process.argv.slice(2), io).then((code) => {
-  process.exitCode = code;
+  // A command that sets its own exit code (the agent) returns 0 here.
+  if (code !== 0) process.exitCode = code;
 });

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { agentCommand } from '../agent/command.js';
 import { ConfigError } from '../server/config.js';
 import { MasterKeyMismatch } from '../server/crypto/keyring.js';
 import { MasterKeyError } from '../server/crypto/master-key.js';
@@ -9,6 +10,7 @@ import { registerCollections } from './commands/collections.js';
 import { registerEnv } from './commands/env.js';
 import { registerOAuthClients } from './commands/oauth-clients.js';
 import { registerProviders } from './commands/providers.js';
+import { registerRuns } from './commands/runs.js';
 import { registerServer } from './commands/server.js';
 import { registerTokens } from './commands/tokens.js';
 import type { CliIo } from './context.js';
@@ -38,6 +40,8 @@ export function buildProgram(io: CliIo): Command {
   registerAccounts(program, io);
   registerTokens(program, io);
   registerAudit(program, io);
+  registerRuns(program, io);
+  program.addCommand(agentCommand(io));
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }

@@ -6,6 +6,8 @@ import { ensureRootToken } from './first-start.js';
 import { buildGrpcServer, SERVICE_NAMES, serverCredentials } from './grpc/server.js';
 import { openKeyring } from './keys-at-start.js';
 import type { Logger } from './logger.js';
+import { RunKeys } from './runs/run-keys.js';
+import { ChangeWatcher } from './runs/watcher.js';
 import { type Db, migrate, openSqlite } from './store/db.js';
 
 export interface RunningServer {
@@ -41,15 +43,24 @@ export async function startServer(
     // 3.
     await ensureRootToken(db, { file: config.initTokenFile, stderr: options.stderr }, log);
     // 4.
-    const deps = { db, keyring, now: Date.now };
+    const watcher = new ChangeWatcher(db, log);
+    const runKeys = new RunKeys(db, keyring);
+    await runKeys.current();
+    const deps = { db, keyring, now: Date.now, runKeys, watcher };
     const adapter = { authenticate: bearerAuthenticator(db, Date.now), log };
-    const { server, health } = buildGrpcServer(adapter, deps);
+    const { server, health } = buildGrpcServer(adapter, deps, log);
     const port = await bind(server, config);
     const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
     const address = `${host}:${port}`;
     for (const name of ['', ...SERVICE_NAMES]) health.setStatus(name, 'SERVING');
     log.info({ address, dataDir: config.dataDir, tls: config.tls !== undefined }, 'listening');
-    return { address, close: (graceMs = 10_000) => shutdown(server, health, db, graceMs) };
+    return {
+      address,
+      close: (graceMs = 10_000) => {
+        watcher.close();
+        return shutdown(server, health, db, graceMs);
+      },
+    };
   } catch (err) {
     await db.destroy();
     throw err;

@@ -14,6 +14,7 @@ import { insertAuditEvent } from './store/audit.js';
 import { listAllCollections, updateCollection } from './store/collections.js';
 import { migrate, openSqlite } from './store/db.js';
 import { putMeta } from './store/meta.js';
+import { listRunKeys, updateRunKeySeal } from './store/runs.js';
 
 export class RotationError extends Error {
   constructor(message: string) {
@@ -33,7 +34,7 @@ export interface RotationResult {
  * 1. open the store under the current key (which must open it);
  * 2. take the new key from RUNKEYS_NEW_MASTER_KEY, or make one when the key lives in a file;
  * 3. a key file's successor is written as master.key.new before the store changes;
- * 4. one transaction re-seals the data keys and the check value;
+ * 4. one transaction re-seals the data keys, the run keys and the check value;
  * 5. master.key.new replaces master.key (a start after a crash between 4 and 5 finishes it).
  * Run it with the servers stopped: a running server keeps the old key in memory.
  */
@@ -76,6 +77,9 @@ export async function rotateMasterKey(
       for (const row of rows) {
         const resealed = current.resealDataKey(row.name, row.data_key_sealed, next);
         await updateCollection(trx, row.name, { data_key_sealed: resealed });
+      }
+      for (const key of await listRunKeys(trx)) {
+        await updateRunKeySeal(trx, key.id, current.resealRunKey(key.id, key.secret_sealed, next));
       }
       await putMeta(trx, MASTER_CHECK, next.makeCheck());
       await insertAuditEvent(trx, {

@@ -13,6 +13,7 @@ import {
 const CHECK_CONTEXT = 'meta:master-check';
 const CHECK_TEXT = 'runkeys master key check v1';
 const dataKeyContext = (collection: string): string => `collection:${collection}:data-key`;
+const runKeyContext = (id: string): string => `run-key:${id}`;
 
 /** The keys of one collection, opened from its sealed data key. */
 export interface CollectionKeys {
@@ -90,6 +91,22 @@ export class Keyring {
     const dataKey = open(this.masterKey, dataKeyContext(collection), sealedDataKey);
     const resealed = seal(next.masterKey, dataKeyContext(collection), dataKey);
     dataKey.fill(0);
+    return resealed;
+  }
+
+  /** The control plane's run keys are sealed directly under the master key. */
+  sealRunKey(id: string, secretKey: Uint8Array): string {
+    return seal(this.masterKey, runKeyContext(id), secretKey);
+  }
+
+  openRunKey(id: string, sealed: string): Buffer {
+    return open(this.masterKey, runKeyContext(id), sealed);
+  }
+
+  resealRunKey(id: string, sealed: string, next: Keyring): string {
+    const secret = this.openRunKey(id, sealed);
+    const resealed = next.sealRunKey(id, secret);
+    secret.fill(0);
     return resealed;
   }
 

@@ -13,12 +13,15 @@ import {
   OAuthClientServiceService,
 } from '../../proto/gen/runkeys/v1/oauth.js';
 import { ProviderKeyServiceService } from '../../proto/gen/runkeys/v1/provider_keys.js';
+import { AgentServiceService, RunServiceService } from '../../proto/gen/runkeys/v1/runs.js';
 import type { ServerConfig } from '../config.js';
+import type { Logger } from '../logger.js';
+import { attachHandler } from '../runs/attach.js';
+import { type RunDeps, runHandlers } from '../runs/service.js';
 import { accountHandlers } from '../services/accounts.js';
 import { adminTokenHandlers } from '../services/admin-tokens.js';
 import { auditHandlers } from '../services/audit.js';
 import { collectionHandlers } from '../services/collections.js';
-import type { ServiceDeps } from '../services/deps.js';
 import { envVarHandlers } from '../services/env-vars.js';
 import { oauthClientHandlers } from '../services/oauth-clients.js';
 import { providerKeyHandlers } from '../services/provider-keys.js';
@@ -48,6 +51,7 @@ const PROTO_FILES = [
   'runkeys/v1/env_vars.proto',
   'runkeys/v1/oauth.proto',
   'runkeys/v1/admin.proto',
+  'runkeys/v1/runs.proto',
 ];
 
 export const SERVICE_NAMES = [
@@ -58,11 +62,14 @@ export const SERVICE_NAMES = [
   'runkeys.v1.ConnectedAccountService',
   'runkeys.v1.AdminTokenService',
   'runkeys.v1.AuditService',
+  'runkeys.v1.RunService',
+  'runkeys.v1.AgentService',
 ];
 
 export function buildGrpcServer(
   adapter: AdapterDeps,
-  deps: ServiceDeps,
+  deps: RunDeps,
+  log: Logger,
 ): {
   server: Server;
   health: HealthImplementation;
@@ -70,6 +77,9 @@ export function buildGrpcServer(
   const server = new Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
   });
   const add = bindService;
   server.addService(
@@ -100,6 +110,10 @@ export function buildGrpcServer(
     AuditServiceService,
     add(adapter, 'runkeys.v1.AuditService', auditHandlers(deps)),
   );
+
+  server.addService(RunServiceService, add(adapter, 'runkeys.v1.RunService', runHandlers(deps)));
+  // The agent proves itself with its run's bootstrap or resume credential, not a bearer token.
+  server.addService(AgentServiceService, { attach: attachHandler(deps, log) });
 
   const health = new HealthImplementation(
     Object.fromEntries(['', ...SERVICE_NAMES].map((s) => [s, 'NOT_SERVING' as const])),

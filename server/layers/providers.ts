@@ -69,7 +69,10 @@ export function checkCredential(provider: ProviderName, input: Credential): Cred
     if (value === '') continue;
 
     if (!rule.fields.includes(field)) {
-      throw invalid(`"credential.${field}" is not used by provider ${provider}`);
+      throw invalid(
+        `"credential.${field}" must be empty for provider ${provider}, which takes ` +
+          rule.fields.join(', '),
+      );
     }
     checkFieldValue(field, value);
     out[field] = value;
@@ -100,20 +103,16 @@ function checkFieldValue(field: CredentialField, value: string): void {
   }
 }
 
+const BEDROCK_SHAPES = 'either access_key_id and secret_access_key, or bearer_token';
+
 function checkBedrockAuth(c: Credential): void {
   const pair = c.access_key_id !== undefined || c.secret_access_key !== undefined;
   if (pair && c.bearer_token !== undefined) {
-    throw invalid(
-      'provider bedrock takes either "credential.access_key_id" and ' +
-        '"credential.secret_access_key" or "credential.bearer_token", not both',
-    );
+    throw invalid(`"credential" for provider bedrock must hold ${BEDROCK_SHAPES}, not both`);
   }
 
   if (!pair && c.bearer_token === undefined) {
-    throw invalid(
-      'provider bedrock needs "credential.access_key_id" and "credential.secret_access_key", ' +
-        'or "credential.bearer_token"',
-    );
+    throw invalid(`"credential" for provider bedrock must hold ${BEDROCK_SHAPES}`);
   }
 
   if (pair && (c.access_key_id === undefined || c.secret_access_key === undefined)) {
@@ -122,7 +121,7 @@ function checkBedrockAuth(c: Credential): void {
   }
 
   if (c.session_token !== undefined && !pair) {
-    throw invalid('"credential.session_token" goes with an access key pair');
+    throw invalid('"credential.session_token" must be empty without an access key pair');
   }
 }
 

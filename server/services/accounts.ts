@@ -10,7 +10,8 @@ import { conflict, invalid, notFound } from '../errors.js';
 import type { Handlers } from '../grpc/adapter.js';
 import * as store from '../store/oauth.js';
 import type { AccountTable } from '../store/schema.js';
-import { resourceName } from '../validate/common.js';
+import { quote, resourceName } from '../validate/common.js';
+import { scopeTokens } from '../validate/oauth.js';
 import { nextPageToken, readPage } from '../validate/pagination.js';
 import { audit, collectionKeys, optionalDate, type ServiceDeps, toDate } from './deps.js';
 
@@ -69,14 +70,19 @@ function checkTokens(t: TokenSet | undefined): StoredTokens & { expiresIn: numbe
   if (t === undefined) throw invalid('"tokens" is required');
 
   if (!Number.isInteger(t.expiresIn) || t.expiresIn < 0 || t.expiresIn > MAX_EXPIRES_IN) {
-    throw invalid(`"tokens.expires_in" must be between 0 and ${MAX_EXPIRES_IN} seconds`);
+    throw invalid(
+      `"tokens.expires_in" must be between 0 and ${MAX_EXPIRES_IN} seconds; got ${t.expiresIn}`,
+    );
   }
 
   const extra = Object.entries(t.extra ?? {});
   if (extra.length > MAX_EXTRA) throw invalid(`"tokens.extra" must hold at most ${MAX_EXTRA}`);
   for (const [k, v] of extra) {
     if (!/^[A-Za-z0-9_]{1,64}$/.test(k) || k === 'refresh_token' || k === 'access_token') {
-      throw invalid('"tokens.extra" keys must match ^[A-Za-z0-9_]{1,64}$ and not name a token');
+      throw invalid(
+        '"tokens.extra" keys must match ^[A-Za-z0-9_]{1,64}$ and be neither access_token nor ' +
+          `refresh_token; got ${quote(k)}`,
+      );
     }
     tokenText(`tokens.extra.${k}`, v, true);
   }
@@ -85,7 +91,7 @@ function checkTokens(t: TokenSet | undefined): StoredTokens & { expiresIn: numbe
     refresh_token: tokenText('tokens.refresh_token', t.refreshToken, false),
     extra: Object.fromEntries(extra),
     expiresIn: t.expiresIn,
-    scope: t.scope.trim().split(/\s+/).filter(Boolean).join(' '),
+    scope: scopeTokens('tokens.scope', t.scope.split(' ').filter(Boolean)).join(' '),
   };
 }
 

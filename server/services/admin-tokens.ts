@@ -67,7 +67,9 @@ export function newTokenRow(
 function roleOf(wire: Role): RoleName {
   const role = WIRE_TO_ROLE.get(wire);
   if (role === undefined) {
-    throw invalid('"role" must be one of ROLE_ROOT, ROLE_ADMIN, ROLE_RUNNER, ROLE_VIEWER');
+    throw invalid(
+      `"role" must be one of ROLE_ROOT, ROLE_ADMIN, ROLE_RUNNER, ROLE_VIEWER; got ${Role[wire] ?? wire}`,
+    );
   }
   return role;
 }
@@ -100,10 +102,13 @@ export function adminTokenHandlers(deps: ServiceDeps): Handlers<AdminTokenServic
       }
       const description = noNul('description', maxLength('description', req.description, 256));
       if (!Number.isInteger(req.ttlSeconds) || req.ttlSeconds < 0) {
-        throw invalid('"ttl_seconds" must be 0 (no expiry) or a positive number of seconds');
+        throw invalid(
+          '"ttl_seconds" must be 0 (no expiry) or a positive number of seconds; ' +
+            `got ${req.ttlSeconds}`,
+        );
       }
       if (req.ttlSeconds > MAX_TTL_SECONDS) {
-        throw invalid(`"ttl_seconds" must be at most ${MAX_TTL_SECONDS}`);
+        throw invalid(`"ttl_seconds" must be at most ${MAX_TTL_SECONDS}; got ${req.ttlSeconds}`);
       }
       const made = newTokenRow(
         role,

@@ -5,7 +5,7 @@ import { invalid } from '../errors.js';
 import type { Handlers } from '../grpc/adapter.js';
 import { type AuditFilter, listAuditEvents } from '../store/audit.js';
 import type { AuditEventTable } from '../store/schema.js';
-import { resourceName } from '../validate/common.js';
+import { quote, resourceName } from '../validate/common.js';
 import { nextPageToken, readPage } from '../validate/pagination.js';
 import { type ServiceDeps, toDate } from './deps.js';
 
@@ -38,7 +38,8 @@ export function auditHandlers(deps: ServiceDeps): Handlers<AuditServiceServer> {
       if (req.action !== '') {
         if (!ACTION.test(req.action)) {
           throw invalid(
-            '"action" must be an action such as env_var.update, or a prefix such as env_var.',
+            '"action" must be an action such as env_var.update, or a prefix such as env_var.; ' +
+              `got ${quote(req.action)}`,
           );
         }
         if (req.action.endsWith('.')) filter.actionPrefix = req.action;

@@ -6,14 +6,14 @@ import { authorize, requireRoot } from '../auth/principal.js';
 import { conflict } from '../errors.js';
 import type { Handlers } from '../grpc/adapter.js';
 import * as store from '../store/collections.js';
-import type { CollectionTable } from '../store/schema.js';
+import type { CollectionRow, NewCollectionRow } from '../store/schema.js';
 import { maxLength, noNul, quote, resourceName } from '../validate/common.js';
 import { nextPageToken, readPage } from '../validate/pagination.js';
 import { audit, loadCollection, type ServiceDeps, toDate } from './deps.js';
 
 const MAX_DESCRIPTION = 1024;
 
-function toCollection(row: CollectionTable): Collection {
+function toCollection(row: CollectionRow | NewCollectionRow): Collection {
   return {
     name: row.name,
     description: row.description,
@@ -39,7 +39,7 @@ export function collectionHandlers(deps: ServiceDeps): Handlers<CollectionServic
           throw conflict(`collection ${quote(name)} already exists`);
         }
         const now = deps.now();
-        const created: CollectionTable = {
+        const created: NewCollectionRow = {
           name,
           description: desc,
           data_key_sealed: deps.keyring.newDataKey(name),

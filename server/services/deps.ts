@@ -3,9 +3,9 @@ import type { Principal } from '../auth/principal.js';
 import type { CollectionKeys, Keyring } from '../crypto/keyring.js';
 import { notFound } from '../errors.js';
 import { insertAuditEvent } from '../store/audit.js';
-import { getCollection } from '../store/collections.js';
+import { bumpVersion, getCollection } from '../store/collections.js';
 import type { Db } from '../store/db.js';
-import type { CollectionTable } from '../store/schema.js';
+import type { CollectionRow } from '../store/schema.js';
 import { quote } from '../validate/common.js';
 
 export interface ServiceDeps {
@@ -14,7 +14,7 @@ export interface ServiceDeps {
   now: () => number;
 }
 
-export async function loadCollection(db: Db, name: string): Promise<CollectionTable> {
+export async function loadCollection(db: Db, name: string): Promise<CollectionRow> {
   const row = await getCollection(db, name);
   if (row === undefined) throw notFound(`collection ${quote(name)} not found`);
   return row;
@@ -37,8 +37,15 @@ export interface AuditInput {
   details?: Record<string, string>;
 }
 
-/** Records an admin change; call it inside the transaction that makes the change. */
+/** Actions that change what a run of the collection receives. */
+const LAYER_ACTIONS = /^(env_var|provider_key|oauth_client|account)\./;
+
+/**
+ * Records an admin change; call it inside the transaction that makes the change. A change to a
+ * layer also bumps the collection's version, which attached agents follow.
+ */
 export async function audit(db: Db, deps: ServiceDeps, actor: Principal, e: AuditInput) {
+  if (LAYER_ACTIONS.test(e.action)) await bumpVersion(db, e.collection);
   await insertAuditEvent(db, {
     id: `evt_${randomBytes(8).toString('hex')}`,
     time: deps.now(),

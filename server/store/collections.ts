@@ -1,7 +1,8 @@
+import { sql } from 'kysely';
 import type { Db } from './db.js';
-import type { CollectionTable } from './schema.js';
+import type { CollectionRow, CollectionTable, NewCollectionRow } from './schema.js';
 
-export const getCollection = (db: Db, name: string): Promise<CollectionTable | undefined> =>
+export const getCollection = (db: Db, name: string): Promise<CollectionRow | undefined> =>
   db.selectFrom('collections').selectAll().where('name', '=', name).executeTakeFirst();
 
 export const listCollections = (
@@ -9,16 +10,16 @@ export const listCollections = (
   after: string,
   limit: number,
   only?: string,
-): Promise<CollectionTable[]> => {
+): Promise<CollectionRow[]> => {
   let q = db.selectFrom('collections').selectAll().where('name', '>', after);
   if (only !== undefined) q = q.where('name', '=', only);
   return q.orderBy('name').limit(limit).execute();
 };
 
-export const listAllCollections = (db: Db): Promise<CollectionTable[]> =>
+export const listAllCollections = (db: Db): Promise<CollectionRow[]> =>
   db.selectFrom('collections').selectAll().orderBy('name').execute();
 
-export async function insertCollection(db: Db, row: CollectionTable): Promise<void> {
+export async function insertCollection(db: Db, row: NewCollectionRow): Promise<void> {
   await db.insertInto('collections').values(row).execute();
 }
 
@@ -33,4 +34,25 @@ export async function updateCollection(
 export async function deleteCollection(db: Db, name: string): Promise<boolean> {
   const res = await db.deleteFrom('collections').where('name', '=', name).executeTakeFirst();
   return res.numDeletedRows > 0n;
+}
+
+/** Bumps the version agents follow; returns nothing, the new value is read back when needed. */
+export async function bumpVersion(db: Db, name: string): Promise<void> {
+  await db
+    .updateTable('collections')
+    .set({ version: sql`version + 1` })
+    .where('name', '=', name)
+    .execute();
+}
+
+export async function collectionVersions(
+  db: Db,
+  names: string[],
+): Promise<{ name: string; version: number }[]> {
+  if (names.length === 0) return [];
+  return db
+    .selectFrom('collections')
+    .select(['name', 'version'])
+    .where('name', 'in', names)
+    .execute();
 }

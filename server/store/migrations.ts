@@ -130,6 +130,52 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_runs': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('collections')
+          .addColumn('version', 'bigint', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .createTable('run_keys')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('public_key', 'text', (c) => c.notNull())
+          .addColumn('secret_sealed', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('retired_at', 'bigint')
+          .execute();
+        await db.schema
+          .createTable('runs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('collection', 'text', (c) =>
+            c.notNull().references('collections.name').onDelete('cascade'),
+          )
+          .addColumn('provider', 'text', (c) => c.notNull())
+          .addColumn('auth', 'text', (c) => c.notNull())
+          .addColumn('account', 'text', (c) => c.notNull())
+          .addColumn('labels', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('ended_at', 'bigint')
+          .addColumn('end_reason', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('run_key_id', 'text', (c) => c.notNull().references('run_keys.id'))
+          .addColumn('bootstrap_verifier', 'text')
+          .addColumn('bootstrap_expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('agent_public_key', 'text')
+          .addColumn('attached_at', 'bigint')
+          .addColumn('resume_verifier', 'text')
+          .addColumn('resume_prev_verifier', 'text')
+          .addColumn('delivered_version', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('runs_collection')
+          .on('runs')
+          .columns(['collection', 'id'])
+          .execute();
+      },
+    },
   };
 }
 

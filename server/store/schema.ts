@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { Generated, Insertable, Selectable } from 'kysely';
 
 /**
  * Row types of the store. Times are milliseconds since the epoch; sealed columns hold the output
@@ -13,10 +13,15 @@ export interface CollectionTable {
   name: string;
   description: string;
   data_key_sealed: string;
+  /** Bumped by every change to the collection's layers; bundles carry it. */
+  version: Generated<number>;
   created_at: number;
   updated_at: number;
   created_by: string;
 }
+
+export type CollectionRow = Selectable<CollectionTable>;
+export type NewCollectionRow = Insertable<CollectionTable>;
 
 export interface ProviderKeyTable {
   collection: string;
@@ -95,6 +100,43 @@ export interface AuditEventTable {
   details: string;
 }
 
+export type RunState = 'pending' | 'attached' | 'ended' | 'expired';
+
+export interface RunTable {
+  id: string;
+  collection: string;
+  provider: string;
+  /** How the runtime authenticates: 'api_key', or 'account' with account set. */
+  auth: string;
+  account: string;
+  labels: string;
+  state: RunState;
+  created_at: number;
+  expires_at: number;
+  ended_at: number | null;
+  end_reason: string;
+  created_by: string;
+  run_key_id: string;
+  /** Ed25519 public key derived from the bootstrap secret; the secret itself is not kept. */
+  bootstrap_verifier: string | null;
+  bootstrap_expires_at: number;
+  agent_public_key: string | null;
+  attached_at: number | null;
+  /** Verifiers of the current and the previous resume credential. */
+  resume_verifier: string | null;
+  resume_prev_verifier: string | null;
+  /** Last bundle version delivered. */
+  delivered_version: number;
+}
+
+export interface RunKeyTable {
+  id: string;
+  public_key: string;
+  secret_sealed: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
 export interface Database {
   meta: MetaTable;
   collections: CollectionTable;
@@ -104,4 +146,6 @@ export interface Database {
   accounts: AccountTable;
   admin_tokens: AdminTokenTable;
   audit_events: AuditEventTable;
+  runs: RunTable;
+  run_keys: RunKeyTable;
 }

@@ -24,7 +24,9 @@ export function required(field: string, value: string): string {
 }
 
 export function maxLength(field: string, value: string, max: number): string {
-  if (value.length > max) throw invalid(`"${field}" must be at most ${max} characters`);
+  if (value.length > max) {
+    throw invalid(`"${field}" must be at most ${max} characters; got ${value.length}`);
+  }
   return value;
 }
 

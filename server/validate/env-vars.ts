@@ -25,11 +25,20 @@ export function isGuardedName(name: string): boolean {
   return GUARDED_NAMES.has(name) || GUARDED_PREFIXES.some((p) => name.startsWith(p));
 }
 
-export function envName(field: string, name: string, allowOverride: boolean): string {
+/**
+ * Checks a variable name. A guarded name passes only with `allowOverride`; `overridable` is false
+ * where the request has no such switch (OAuth token injection), so the message offers none.
+ */
+export function envName(
+  field: string,
+  name: string,
+  allowOverride: boolean,
+  overridable = true,
+): string {
   if (name === '') throw invalid(`"${field}" is required`);
 
   if (name.length > MAX_ENV_NAME) {
-    throw invalid(`"${field}" must be at most ${MAX_ENV_NAME} characters`);
+    throw invalid(`"${field}" must be at most ${MAX_ENV_NAME} characters; got ${name.length}`);
   }
 
   if (!ENV_NAME.test(name)) {
@@ -37,9 +46,10 @@ export function envName(field: string, name: string, allowOverride: boolean): st
   }
 
   if (isGuardedName(name) && !allowOverride) {
+    const unless = overridable ? ' unless "allow_override" is set (--allow-override)' : '';
     throw invalid(
-      `"${field}" ${name} changes how the sandbox loads code or finds programs; ` +
-        'set "allow_override" (--allow-override) to store it anyway',
+      `"${field}" must not name a variable that changes how the sandbox loads code or finds ` +
+        `programs${unless}; got ${name}`,
     );
   }
   return name;

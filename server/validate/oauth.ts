@@ -27,7 +27,10 @@ export interface ClientConfig {
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 const FIELD_NAME = /^[A-Za-z0-9_]{1,64}$/;
 const PLACEHOLDER = /\{\{(access_token|expires_at|field:[A-Za-z0-9_]{1,64})\}\}/g;
+/** Env injections refuse the field refresh_token; file templates refuse it the same way. */
+const REFRESH_PLACEHOLDER = '{{field:refresh_token}}';
 const MAX_SCOPES = 100;
+const MAX_SCOPE_CHARS = 256;
 const MAX_INJECTIONS = 32;
 const MAX_TEMPLATE = 16 * 1024;
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -88,7 +91,7 @@ export function checkClientInput(
     revocation_endpoint: optionalUrl('client.revocation_endpoint', c.revocationEndpoint ?? ''),
     client_id: clientId,
     token_endpoint_auth_method: authMethod(c.tokenEndpointAuthMethod ?? '', secretSet),
-    scopes: scopes(c.scopes ?? []),
+    scopes: scopeTokens('client.scopes', c.scopes ?? []),
     injection: injection(c.injection),
   };
 }
@@ -118,11 +121,12 @@ function authMethod(value: string, secretSet: boolean): AuthMethod {
   return method;
 }
 
-function scopes(list: string[]): string[] {
-  if (list.length > MAX_SCOPES) throw invalid(`"client.scopes" must hold at most ${MAX_SCOPES}`);
+/** Scopes as RFC 6749 section 3.3 defines them: a list of printable tokens without " or \\. */
+export function scopeTokens(field: string, list: string[]): string[] {
+  if (list.length > MAX_SCOPES) throw invalid(`"${field}" must hold at most ${MAX_SCOPES}`);
   list.forEach((s, i) => {
-    if (!SCOPE_TOKEN.test(s)) {
-      throw invalid(`"client.scopes[${i}]" must be an RFC 6749 scope token; got ${quote(s)}`);
+    if (!SCOPE_TOKEN.test(s) || s.length > MAX_SCOPE_CHARS) {
+      throw invalid(`"${field}[${i}]" must be an RFC 6749 scope token; got ${quote(s)}`);
     }
   });
   return list;
@@ -141,7 +145,7 @@ function injection(inj: TokenInjection | undefined): TokenInjection {
   }
   return {
     env: env.map((e, i) => ({
-      name: envName(`client.injection.env[${i}].name`, e.name, false),
+      name: envName(`client.injection.env[${i}].name`, e.name, false, false),
       field: tokenField(`client.injection.env[${i}].field`, e.field),
     })),
     files: files.map((f, i) => fileInjection(`client.injection.files[${i}]`, f)),
@@ -151,7 +155,9 @@ function injection(inj: TokenInjection | undefined): TokenInjection {
 function tokenField(field: string, value: string): string {
   if (value === '') return 'access_token';
 
-  if (!FIELD_NAME.test(value)) throw invalid(`"${field}" must match ${FIELD_NAME.source}`);
+  if (!FIELD_NAME.test(value)) {
+    throw invalid(`"${field}" must match ${FIELD_NAME.source}; got ${quote(value)}`);
+  }
 
   if (value === 'refresh_token') {
     throw invalid(`"${field}" must not be refresh_token: runs never receive refresh tokens`);
@@ -185,8 +191,14 @@ function fileInjection(field: string, f: FileInjection): FileInjection {
   const filled = template.replace(PLACEHOLDER, '0');
   if (filled.includes('{{')) {
     throw invalid(
-      `"${field}.template" has an unknown placeholder; known: {{access_token}}, ` +
-        '{{expires_at}}, {{field:NAME}}',
+      `"${field}.template" must use only the placeholders {{access_token}}, {{expires_at}} ` +
+        'and {{field:NAME}}',
+    );
+  }
+  if (template.includes(REFRESH_PLACEHOLDER)) {
+    throw invalid(
+      `"${field}.template" must not contain ${REFRESH_PLACEHOLDER}: runs never receive refresh ` +
+        'tokens',
     );
   }
   try {

@@ -27,7 +27,9 @@ export function readPage(pageSize: number, pageToken: string, scope: string): Pa
 
   const body = decode(pageToken);
   if (body === undefined || body.s !== scope) {
-    throw invalid('"page_token" was not issued for this list; start again without it');
+    throw invalid(
+      '"page_token" must be the next_page_token of this same list; start again without it',
+    );
   }
   return { after: body.a, size };
 }

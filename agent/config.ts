@@ -1,0 +1,110 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { decodeCredential } from '../common/proof.js';
+import { PUBLIC_KEY_BYTES } from '../common/sealing.js';
+
+export type OnRevoke = 'leave' | 'terminate';
+
+/** What the agent runs with, parsed once at start from flags and RUNKEYS_* variables. */
+export interface AgentConfig {
+  addr: string;
+  runId: string;
+  bootstrapSecret: Uint8Array;
+  serverKey: Uint8Array;
+  envFile: string;
+  /** How long to keep trying to reach the control plane at start. */
+  waitMs: number;
+  onRevoke: OnRevoke;
+  caCert?: string;
+  /** The command to run; empty in sidecar mode. */
+  command: string[];
+}
+
+export interface AgentFlags {
+  addr?: string;
+  runId?: string;
+  bootstrapSecretFile?: string;
+  serverKey?: string;
+  envFile?: string;
+  wait?: string;
+  onRevoke?: string;
+  caCert?: string;
+}
+
+/** A bad flag or variable: exit 64 with one line. */
+export class AgentConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AgentConfigError';
+  }
+}
+
+/** The variables that configure the agent; none of them reaches the child. */
+export const AGENT_VARIABLES = [
+  'RUNKEYS_ADDR',
+  'RUNKEYS_RUN_ID',
+  'RUNKEYS_BOOTSTRAP_SECRET',
+  'RUNKEYS_SERVER_KEY',
+  'RUNKEYS_CA_CERT',
+  'RUNKEYS_TOKEN',
+];
+
+export function agentConfig(
+  flags: AgentFlags,
+  command: string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): AgentConfig {
+  const addr = flags.addr ?? env.RUNKEYS_ADDR;
+  if (addr === undefined || addr === '') {
+    throw new AgentConfigError('set RUNKEYS_ADDR (or --addr) to the control plane address');
+  }
+  const runId = flags.runId ?? env.RUNKEYS_RUN_ID ?? '';
+  if (!/^run_[0-9a-f]{16}$/.test(runId)) {
+    throw new AgentConfigError('set RUNKEYS_RUN_ID (or --run-id) to the id runs create printed');
+  }
+  const secretText =
+    flags.bootstrapSecretFile !== undefined
+      ? readSecretFile(flags.bootstrapSecretFile)
+      : (env.RUNKEYS_BOOTSTRAP_SECRET ?? '');
+  const bootstrapSecret = decodeCredential(secretText);
+  if (bootstrapSecret === undefined) {
+    throw new AgentConfigError(
+      'set RUNKEYS_BOOTSTRAP_SECRET (or --bootstrap-secret-file) to the secret runs create printed',
+    );
+  }
+  const keyText = flags.serverKey ?? env.RUNKEYS_SERVER_KEY ?? '';
+  const serverKey = Buffer.from(keyText, 'base64');
+  if (serverKey.length !== PUBLIC_KEY_BYTES || serverKey.toString('base64') !== keyText) {
+    throw new AgentConfigError(
+      'set RUNKEYS_SERVER_KEY (or --server-key) to the control plane key runs create printed',
+    );
+  }
+  const waitSeconds = Number(flags.wait ?? '30');
+  if (!Number.isFinite(waitSeconds) || waitSeconds < 0) {
+    throw new AgentConfigError('--wait must be a number of seconds');
+  }
+  const onRevoke = flags.onRevoke ?? 'leave';
+  if (onRevoke !== 'leave' && onRevoke !== 'terminate') {
+    throw new AgentConfigError('--on-revoke must be leave or terminate');
+  }
+  return {
+    addr,
+    runId,
+    bootstrapSecret,
+    serverKey,
+    envFile: resolve(cwd, flags.envFile ?? 'env/.env'),
+    waitMs: waitSeconds * 1000,
+    onRevoke,
+    caCert: flags.caCert ?? env.RUNKEYS_CA_CERT,
+    command,
+  };
+}
+
+function readSecretFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    throw new AgentConfigError(`cannot read --bootstrap-secret-file ${path}`);
+  }
+}

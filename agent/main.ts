@@ -1,0 +1,11 @@
+import { agentCommand } from './command.js';
+
+// The one-file agent (dist/runkeys-agent.mjs): `node runkeys-agent.mjs [flags] -- CMD ...`.
+const io = { env: process.env, stdout: process.stdout, stderr: process.stderr };
+agentCommand(io)
+  .name('runkeys-agent')
+  .parseAsync(process.argv.slice(2), { from: 'user' })
+  .catch((err: unknown) => {
+    process.stderr.write(`runkeys agent: unexpected failure: ${(err as Error).message}\n`);
+    process.exitCode = 70;
+  });

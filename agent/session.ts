@@ -1,0 +1,211 @@
+import { readFileSync } from 'node:fs';
+import { type ClientReadableStream, credentials, type ServiceError, status } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import nacl from 'tweetnacl';
+import { decodeCredential, prove } from '../common/proof.js';
+import { BundleError, openFrom } from '../common/sealing.js';
+import {
+  AgentServiceClient,
+  type AttachResponse,
+  type Bundle,
+  Envelope,
+} from '../proto/gen/runkeys/v1/runs.js';
+import { Backoff, sleep } from './backoff.js';
+import type { AgentConfig } from './config.js';
+
+export const EXIT_UNAVAILABLE = 69;
+export const EXIT_REFUSED = 77;
+
+export type SessionEvent =
+  | { kind: 'bundle'; bundle: Bundle; first: boolean }
+  | { kind: 'revoked'; reason: string }
+  | { kind: 'fatal'; exitCode: number; message: string };
+
+/** No message (bundle, update or heartbeat) for this long means the stream is dead. */
+const SILENCE_MS = 45_000;
+
+class StreamEnded extends Error {
+  constructor(readonly reason: 'closed' | 'silent' | 'unopenable') {
+    super(`stream ${reason}`);
+  }
+}
+
+/**
+ * One agent's link to the control plane:
+ * 1. make an ephemeral X25519 key pair (it never leaves this process);
+ * 2. attach with a bootstrap proof; until that succeeds, retry an unreachable control plane
+ *    until --wait runs out (exit 69); a refusal ends the agent at once (exit 77);
+ * 3. open each sealed message with the pinned control-plane key; keep the newest bundle and
+ *    the rotated resume credential;
+ * 4. when the stream drops, resume with the same key and the resume credential, backing off
+ *    with jitter, while the run goes on with what the agent holds;
+ * 5. a revocation, or a resume refused because the run ended, ends the session.
+ */
+export class Session {
+  // 1.
+  private readonly keys = nacl.box.keyPair();
+  private readonly client: AgentServiceClient;
+  private readonly backoff = new Backoff();
+  private readonly abort = new AbortController();
+  private resumeCredential: Uint8Array | undefined;
+  /** Version of the bundle held; -1 before the first. */
+  private version = -1;
+  private current: ClientReadableStream<AttachResponse> | undefined;
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly log: Logger,
+    private readonly emit: (e: SessionEvent) => void,
+  ) {
+    const creds =
+      config.caCert === undefined
+        ? credentials.createInsecure()
+        : credentials.createSsl(readFileSync(config.caCert));
+    this.client = new AgentServiceClient(config.addr, creds, {
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 5_000,
+    });
+  }
+
+  async run(): Promise<void> {
+    const deadline = Date.now() + this.config.waitMs;
+    while (!this.abort.signal.aborted) {
+      try {
+        await this.attachOnce();
+      } catch (err) {
+        const end = this.judge(err, deadline);
+        if (end !== undefined) {
+          this.emit(end);
+          break;
+        }
+      }
+      if (this.abort.signal.aborted) break;
+      const wait = this.backoff.next();
+      this.log.warn({ retryInMs: wait }, 'control plane stream lost; the run keeps what it holds');
+      await sleep(wait, this.abort.signal);
+    }
+    this.client.close();
+  }
+
+  stop(): void {
+    this.abort.abort();
+    this.current?.cancel();
+  }
+
+  /** Decides whether a failed attach ends the session, and how. */
+  private judge(err: unknown, deadline: number): SessionEvent | undefined {
+    if (err instanceof StreamEnded && err.reason === 'unopenable' && this.version === -1) {
+      return {
+        kind: 'fatal',
+        exitCode: EXIT_REFUSED,
+        message: 'bundle could not be opened: check RUNKEYS_SERVER_KEY',
+      };
+    }
+    const code = (err as Partial<ServiceError>).code;
+    const attached = this.resumeCredential !== undefined;
+    if (!attached) {
+      if (code === status.UNAUTHENTICATED || code === status.INVALID_ARGUMENT) {
+        return {
+          kind: 'fatal',
+          exitCode: EXIT_REFUSED,
+          message:
+            'the control plane refused the bootstrap secret (wrong, already used or expired): ' +
+            'check RUNKEYS_RUN_ID and RUNKEYS_BOOTSTRAP_SECRET, or create a new run',
+        };
+      }
+      if (Date.now() >= deadline) {
+        return {
+          kind: 'fatal',
+          exitCode: EXIT_UNAVAILABLE,
+          message: `control plane unreachable at ${this.config.addr} after --wait: check RUNKEYS_ADDR and that the server is up`,
+        };
+      }
+      return undefined;
+    }
+    if (code === status.FAILED_PRECONDITION) return { kind: 'revoked', reason: 'ended' };
+    if (code === status.UNAUTHENTICATED) return { kind: 'revoked', reason: 'resume refused' };
+    return undefined;
+  }
+
+  private attachOnce(): Promise<void> {
+    const { runId } = this.config;
+    const kind = this.resumeCredential === undefined ? 'bootstrap' : 'resume';
+    const credential = this.resumeCredential ?? this.config.bootstrapSecret;
+    const proof = Buffer.from(prove(credential, kind, runId, this.keys.publicKey));
+    const call = this.client.attach({
+      runId,
+      agentPublicKey: Buffer.from(this.keys.publicKey),
+      bootstrapProof: kind === 'bootstrap' ? proof : Buffer.alloc(0),
+      resumeProof: kind === 'resume' ? proof : Buffer.alloc(0),
+      heldVersion: Math.max(0, this.version),
+    });
+    this.current = call;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const finish = (err?: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(watchdog);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      let watchdog = setTimeout(() => onSilence(), SILENCE_MS);
+      const onSilence = () => {
+        call.cancel();
+        finish(new StreamEnded('silent'));
+      };
+      call.on('data', (msg: AttachResponse) => {
+        clearTimeout(watchdog);
+        watchdog = setTimeout(onSilence, SILENCE_MS);
+        if (msg.message?.$case !== 'sealed') return;
+        // 3.
+        try {
+          this.receive(msg.message.value);
+        } catch (err) {
+          if (!(err instanceof BundleError)) throw err;
+          this.log.warn('bundle could not be opened; dropping the stream');
+          call.cancel();
+          finish(new StreamEnded('unopenable'));
+        }
+      });
+      call.on('error', (err: ServiceError) => {
+        if (err.code === status.CANCELLED && settled) return;
+        finish(err);
+      });
+      call.on('end', () => finish(new StreamEnded('closed')));
+    });
+  }
+
+  private receive(sealed: { nonce: Uint8Array; box: Uint8Array }): void {
+    const plaintext = openFrom(sealed, this.config.serverKey, this.keys.secretKey);
+    let envelope: Envelope;
+    try {
+      envelope = Envelope.decode(plaintext);
+    } catch {
+      // A message that opened but does not decode is treated like one that did not open.
+      throw new BundleError();
+    }
+    if (envelope.runId !== this.config.runId) throw new BundleError();
+    const body = envelope.body;
+    if (body?.$case === 'revocation') {
+      this.emit({ kind: 'revoked', reason: body.value.reason });
+      this.stop();
+      return;
+    }
+    if (body?.$case !== 'bundle') return;
+    const bundle = body.value;
+    if (bundle.resumeCredential !== '') {
+      const next = decodeCredential(bundle.resumeCredential);
+      if (next === undefined) throw new BundleError();
+      this.resumeCredential = next;
+      this.backoff.reset();
+    }
+    // An older or repeated version (a replay, or a resume that crossed an update) is ignored.
+    if (bundle.version <= this.version) return;
+    const first = this.version === -1;
+    this.version = bundle.version;
+    this.emit({ kind: 'bundle', bundle, first });
+  }
+}

@@ -1,0 +1,264 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { Metadata, type ServerWritableStream, status } from '@grpc/grpc-js';
+import { verifierOf, verifyProof } from '../../common/proof.js';
+import { PUBLIC_KEY_BYTES, sealFor } from '../../common/sealing.js';
+import {
+  type AttachRequest,
+  type AttachResponse,
+  type Bundle,
+  Envelope,
+} from '../../proto/gen/runkeys/v1/runs.js';
+import { ApiError, grpcStatusOf, invalid, precondition } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { insertAuditEvent } from '../store/audit.js';
+import type { Db } from '../store/db.js';
+import * as store from '../store/runs.js';
+import type { RunTable } from '../store/schema.js';
+import { assembleBundle } from './bundle.js';
+import type { RunKey } from './run-keys.js';
+import { effectiveState, RUN_ID, type RunDeps } from './service.js';
+
+const HEARTBEAT_MS = 15_000;
+
+const ATTACH_REFUSED =
+  'attach refused: no run is waiting for this bootstrap secret and key ' +
+  '(a secret is single use and expires 10 minutes after the run is created)';
+const RESUME_REFUSED = 'resume refused: the resume credential or agent key does not match the run';
+
+type Stream = ServerWritableStream<AttachRequest, AttachResponse>;
+
+const unauthenticated = (message: string) => new ApiError('UNAUTHENTICATED', message);
+
+/**
+ * The Attach stream:
+ * 1. check the request's shape;
+ * 2. prove: a bootstrap proof binds a pending run to the agent's key and consumes the secret;
+ *    a resume proof must come with the key already bound;
+ * 3. send the sealed bundle, with a fresh resume credential;
+ * 4. follow: each new collection version is a sealed update; heartbeats keep the stream warm;
+ * 5. the run ending (EndRun or its TTL) sends a sealed revocation and closes the stream.
+ */
+export function attachHandler(deps: RunDeps, log: Logger) {
+  return (call: Stream): void => {
+    run(deps, log, call).catch((err: unknown) => {
+      if (err instanceof ApiError) {
+        fail(call, grpcStatusOf[err.code], err.message);
+        return;
+      }
+      log.error({ err }, 'attach failed');
+      fail(call, status.INTERNAL, 'internal error; the server log has the details');
+    });
+  };
+}
+
+function fail(call: Stream, code: status, details: string): void {
+  if (call.cancelled || call.destroyed) return;
+  call.emit('error', { code, details, metadata: new Metadata() });
+}
+
+async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> {
+  const req = call.request;
+  // 1.
+  if (!RUN_ID.test(req.runId))
+    throw invalid('"run_id" must be a run id such as run_0123456789abcdef');
+  if (req.agentPublicKey.length !== PUBLIC_KEY_BYTES) {
+    throw invalid(`"agent_public_key" must be ${PUBLIC_KEY_BYTES} bytes`);
+  }
+  const bootstrap = req.bootstrapProof.length > 0;
+  if (bootstrap === req.resumeProof.length > 0) {
+    throw invalid('exactly one of "bootstrap_proof" and "resume_proof" must be set');
+  }
+  // 2.
+  const resume = randomBytes(32);
+  const row = bootstrap
+    ? await claimWithBootstrap(deps, req, verifierOf(resume))
+    : await claimWithResume(deps, req, verifierOf(resume));
+  const log = baseLog.child({ run: row.id, collection: row.collection });
+  const runKey = await deps.runKeys.byId(row.run_key_id);
+  if (runKey === undefined) throw new Error(`run key ${row.run_key_id} is missing`);
+  await auditRun(deps.db, row, bootstrap ? 'run.attach' : 'run.resume', {});
+  log.info({ resume: !bootstrap }, bootstrap ? 'agent attached' : 'agent resumed');
+
+  // 3. and 4.
+  const sender = new Sender(deps, log, call, row, runKey);
+  await sender.deliver(resume.toString('base64url'), bootstrap ? 0 : Number(req.heldVersion));
+  resume.fill(0);
+  await sender.follow();
+}
+
+async function claimWithBootstrap(
+  deps: RunDeps,
+  req: AttachRequest,
+  resumeVerifier: string,
+): Promise<RunTable> {
+  const row = await store.getRun(deps.db, req.runId);
+  const now = deps.now();
+  const ok =
+    row !== undefined &&
+    row.bootstrap_verifier !== null &&
+    row.state === 'pending' &&
+    row.bootstrap_expires_at > now &&
+    row.expires_at > now &&
+    verifyProof(
+      row.bootstrap_verifier,
+      req.bootstrapProof,
+      'bootstrap',
+      row.id,
+      req.agentPublicKey,
+    );
+  if (!ok || row === undefined || row.bootstrap_verifier === null) {
+    throw unauthenticated(ATTACH_REFUSED);
+  }
+  const agentKey = Buffer.from(req.agentPublicKey).toString('base64');
+  const claimed = await store.claimBootstrap(deps.db, row.id, row.bootstrap_verifier, {
+    agent_public_key: agentKey,
+    attached_at: now,
+    resume_verifier: resumeVerifier,
+  });
+  if (!claimed) throw unauthenticated(ATTACH_REFUSED);
+  return { ...row, state: 'attached', agent_public_key: agentKey, attached_at: now };
+}
+
+async function claimWithResume(
+  deps: RunDeps,
+  req: AttachRequest,
+  resumeVerifier: string,
+): Promise<RunTable> {
+  const row = await store.getRun(deps.db, req.runId);
+  if (row === undefined || row.agent_public_key === null) throw unauthenticated(RESUME_REFUSED);
+  const bound = Buffer.from(row.agent_public_key, 'base64');
+  const presented = Buffer.from(req.agentPublicKey);
+  if (bound.length !== presented.length || !timingSafeEqual(bound, presented)) {
+    throw unauthenticated(RESUME_REFUSED);
+  }
+  const used = [row.resume_verifier, row.resume_prev_verifier].find(
+    (v) => v !== null && verifyProof(v, req.resumeProof, 'resume', row.id, req.agentPublicKey),
+  );
+  if (used === undefined || used === null) throw unauthenticated(RESUME_REFUSED);
+  const state = effectiveState(row, deps.now());
+  if (state !== 'attached') throw precondition(`run ${row.id} has ${state}; resume is refused`);
+  // Keep the credential just used as the previous one until the agent proves with the new one:
+  // a stream that breaks before the agent gets the new credential does not lock it out.
+  const keep = used === row.resume_verifier ? used : (row.resume_prev_verifier ?? used);
+  if (!(await store.rotateResume(deps.db, row.id, used, resumeVerifier, keep))) {
+    throw unauthenticated(RESUME_REFUSED);
+  }
+  return row;
+}
+
+async function auditRun(
+  db: Db,
+  row: RunTable,
+  action: string,
+  details: Record<string, string>,
+): Promise<void> {
+  await insertAuditEvent(db, {
+    id: `evt_${randomBytes(8).toString('hex')}`,
+    time: Date.now(),
+    actor: row.id,
+    collection: row.collection,
+    action,
+    target: row.id,
+    fingerprint: '',
+    details: JSON.stringify(details),
+  });
+}
+
+/** Seals and writes one stream's messages in order. */
+class Sender {
+  private delivered = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private readonly agentKey: Uint8Array;
+
+  constructor(
+    private readonly deps: RunDeps,
+    private readonly log: Logger,
+    private readonly call: Stream,
+    private readonly row: RunTable,
+    private readonly runKey: RunKey,
+  ) {
+    this.agentKey = Buffer.from(row.agent_public_key ?? '', 'base64');
+  }
+
+  /** Sends the current bundle when it is newer than what the agent holds, or always with a
+   * resume credential (the agent must learn the rotated one). */
+  async deliver(resumeCredential: string, held: number): Promise<void> {
+    const bundle: Bundle = await assembleBundle(this.deps, this.row);
+    if (resumeCredential === '' && bundle.version <= Math.max(held, this.delivered)) return;
+    bundle.resumeCredential = resumeCredential;
+    this.send(
+      Envelope.encode({ runId: this.row.id, body: { $case: 'bundle', value: bundle } }).finish(),
+    );
+    this.delivered = Math.max(this.delivered, bundle.version);
+    await store.setDeliveredVersion(this.deps.db, this.row.id, bundle.version);
+    await auditRun(this.deps.db, this.row, 'run.deliver', {
+      version: String(bundle.version),
+      names: bundle.entries.map((e) => e.name).join(','),
+    });
+    this.log.info({ version: bundle.version, entries: bundle.entries.length }, 'bundle delivered');
+  }
+
+  follow(): Promise<void> {
+    const { deps, row } = this;
+    return new Promise<void>((resolve) => {
+      const cleanups: (() => void)[] = [];
+      const stop = () => {
+        for (const c of cleanups) c();
+        resolve();
+      };
+      const enqueue = (work: () => Promise<void>) => {
+        this.chain = this.chain.then(work).catch((err: unknown) => {
+          this.log.error({ err }, 'update failed');
+          fail(this.call, status.INTERNAL, 'internal error; the server log has the details');
+          stop();
+        });
+      };
+      cleanups.push(
+        deps.watcher.watchCollection(row.collection, this.delivered, () =>
+          enqueue(() => this.deliver('', 0)),
+        ),
+      );
+      cleanups.push(
+        deps.watcher.watchRun(row.id, (state) => enqueue(() => this.revoke(state, stop))),
+      );
+      const heartbeat = setInterval(() => {
+        this.call.write({ message: { $case: 'heartbeat', value: { time: new Date() } } });
+      }, HEARTBEAT_MS);
+      cleanups.push(() => clearInterval(heartbeat));
+      const ttl = setTimeout(
+        () => enqueue(() => this.expire(stop)),
+        Math.max(0, row.expires_at - deps.now()),
+      );
+      cleanups.push(() => clearTimeout(ttl));
+      this.call.on('cancelled', stop);
+      this.call.on('close', stop);
+    });
+  }
+
+  private async expire(stop: () => void): Promise<void> {
+    if (await store.finishRun(this.deps.db, this.row.id, 'expired', this.deps.now())) {
+      await auditRun(this.deps.db, this.row, 'run.expire', {});
+    }
+    await this.revoke('expired', stop);
+  }
+
+  private async revoke(reason: string, stop: () => void): Promise<void> {
+    this.send(
+      Envelope.encode({
+        runId: this.row.id,
+        body: { $case: 'revocation', value: { reason } },
+      }).finish(),
+    );
+    await auditRun(this.deps.db, this.row, 'run.revoke', { reason });
+    this.log.info({ reason }, 'revocation sent');
+    this.call.end();
+    stop();
+  }
+
+  private send(plaintext: Uint8Array): void {
+    const sealed = sealFor(plaintext, this.agentKey, this.runKey.secretKey);
+    plaintext.fill(0);
+    const value = { nonce: Buffer.from(sealed.nonce), box: Buffer.from(sealed.box) };
+    this.call.write({ message: { $case: 'sealed', value } });
+  }
+}

@@ -1,0 +1,98 @@
+import {
+  type Bundle,
+  type BundleEntry,
+  type Conflict,
+  Layer,
+} from '../../proto/gen/runkeys/v1/runs.js';
+import { openValue } from '../crypto/keyring.js';
+import { PROVIDER_UNSET, providerEntries } from '../layers/provider-env.js';
+import type { Credential, ProviderName } from '../layers/providers.js';
+import { collectionKeys, type ServiceDeps } from '../services/deps.js';
+import { envVarContext } from '../services/env-vars.js';
+import { providerKeyContext } from '../services/provider-keys.js';
+import { getCollection } from '../store/collections.js';
+import type { Db } from '../store/db.js';
+import { listEnvVars } from '../store/env-vars.js';
+import { getProviderKey } from '../store/provider-keys.js';
+import type { RunTable } from '../store/schema.js';
+
+/**
+ * Precedence when two layers give the same name: the runtime's provider credential wins over
+ * connected accounts, which win over environment variables. The losing value is left out and
+ * the conflict is carried in the bundle (the agent logs it by name).
+ */
+const PRECEDENCE: Layer[] = [Layer.LAYER_PROVIDER, Layer.LAYER_ACCOUNT, Layer.LAYER_ENV];
+
+/**
+ * Assembles what one run receives, read in one transaction so the version and the values
+ * agree:
+ * 1. the collection's version;
+ * 2. its environment variables;
+ * 3. the runtime's provider credential, mapped to the names its SDKs read, and nothing of any
+ *    other provider;
+ * 4. precedence between layers, and names to remove from the inherited environment.
+ */
+export async function assembleBundle(deps: ServiceDeps, run: RunTable): Promise<Bundle> {
+  return deps.db.transaction().execute(async (trx) => {
+    // 1.
+    const collection = await getCollection(trx, run.collection);
+    if (collection === undefined) throw new Error(`collection of run ${run.id} is gone`);
+    const keys = await collectionKeys(deps, trx, run.collection);
+    const candidates: BundleEntry[] = [];
+    // 2.
+    for (const row of await allEnvVars(trx, run.collection)) {
+      candidates.push({
+        name: row.name,
+        value: openValue(keys, envVarContext(row.collection, row.name), row.value_sealed),
+        layer: Layer.LAYER_ENV,
+        sensitive: row.sensitive === 1,
+        expireTime: undefined,
+      });
+    }
+    // 3.
+    const provider = run.provider as ProviderName;
+    const key = await getProviderKey(trx, run.collection, provider);
+    if (key !== undefined) {
+      const credential = JSON.parse(
+        openValue(keys, providerKeyContext(run.collection, provider), key.credential_sealed),
+      ) as Credential;
+      for (const e of providerEntries(provider, credential)) {
+        candidates.push({ ...e, layer: Layer.LAYER_PROVIDER, expireTime: undefined });
+      }
+    }
+    // 4.
+    const unset = [...PROVIDER_UNSET[provider]];
+    const { entries, conflicts } = resolve(candidates, unset);
+    return {
+      version: Number(collection.version),
+      entries,
+      files: [],
+      unset,
+      conflicts,
+      resumeCredential: '',
+    };
+  });
+}
+
+async function allEnvVars(db: Db, collection: string) {
+  // Collections hold at most 1,000 variables (MAX_ENV_VARS): one page holds them all.
+  return listEnvVars(db, collection, '', 1000);
+}
+
+function resolve(candidates: BundleEntry[], unset: string[]) {
+  const rank = (l: Layer) => PRECEDENCE.indexOf(l);
+  const byName = new Map<string, BundleEntry>();
+  const conflicts: Conflict[] = [];
+  const sorted = [...candidates].sort((a, b) => rank(a.layer) - rank(b.layer));
+  for (const entry of sorted) {
+    if (unset.includes(entry.name)) {
+      conflicts.push({ name: entry.name, winner: Layer.LAYER_UNSPECIFIED, loser: entry.layer });
+      continue;
+    }
+    const winner = byName.get(entry.name);
+    if (winner === undefined) byName.set(entry.name, entry);
+    else conflicts.push({ name: entry.name, winner: winner.layer, loser: entry.layer });
+  }
+  const entries = [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  return { entries, conflicts };
+}

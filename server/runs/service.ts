@@ -1,0 +1,214 @@
+import { randomBytes } from 'node:crypto';
+import { verifierOf } from '../../common/proof.js';
+import {
+  type Run,
+  type RunServiceServer,
+  RunState,
+  type Runtime,
+} from '../../proto/gen/runkeys/v1/runs.js';
+import { authorize, type Principal } from '../auth/principal.js';
+import { invalid, notFound, precondition } from '../errors.js';
+import type { Handlers } from '../grpc/adapter.js';
+import { providerName } from '../layers/providers.js';
+import { audit, loadCollection, optionalDate, type ServiceDeps, toDate } from '../services/deps.js';
+import { getProviderKey } from '../store/provider-keys.js';
+import * as store from '../store/runs.js';
+import type { RunTable, RunState as StoredState } from '../store/schema.js';
+import { quote, resourceName } from '../validate/common.js';
+import { nextPageToken, readPage } from '../validate/pagination.js';
+import type { RunKeys } from './run-keys.js';
+import type { ChangeWatcher } from './watcher.js';
+
+export const RUN_ID = /^run_[0-9a-f]{16}$/;
+const DEFAULT_TTL_SECONDS = 3600;
+const MAX_TTL_SECONDS = 24 * 3600;
+/** A bootstrap secret that is not used within this long is refused. */
+export const BOOTSTRAP_LIFETIME_MS = 10 * 60 * 1000;
+const LABEL_KEY = /^[a-z0-9_.-]{1,63}$/;
+const MAX_LABELS = 32;
+
+export interface RunDeps extends ServiceDeps {
+  runKeys: RunKeys;
+  watcher: ChangeWatcher;
+}
+
+const STATE_TO_WIRE: Record<StoredState, RunState> = {
+  pending: RunState.RUN_STATE_PENDING,
+  attached: RunState.RUN_STATE_ATTACHED,
+  ended: RunState.RUN_STATE_ENDED,
+  expired: RunState.RUN_STATE_EXPIRED,
+};
+
+/** A run whose TTL ran out reads as expired even before anything marked it. */
+export function effectiveState(row: RunTable, now: number): StoredState {
+  if ((row.state === 'pending' || row.state === 'attached') && row.expires_at <= now) {
+    return 'expired';
+  }
+  return row.state;
+}
+
+export function toRun(row: RunTable, now: number): Run {
+  return {
+    id: row.id,
+    collection: row.collection,
+    runtime: { provider: row.provider, auth: row.auth },
+    state: STATE_TO_WIRE[effectiveState(row, now)],
+    labels: JSON.parse(row.labels) as Record<string, string>,
+    createTime: toDate(row.created_at),
+    expireTime: toDate(row.expires_at),
+    attachTime: optionalDate(row.attached_at),
+    endTime: optionalDate(row.ended_at),
+    endReason: row.end_reason,
+    createdBy: row.created_by,
+    deliveredVersion: Number(row.delivered_version),
+  };
+}
+
+function runtimeOf(r: Runtime | undefined): { provider: string; auth: string } {
+  const provider = providerName(r?.provider ?? '');
+  const auth = r?.auth === undefined || r.auth === '' ? 'api_key' : r.auth;
+  if (auth !== 'api_key') throw invalid(`"runtime.auth" must be api_key; got ${quote(auth)}`);
+  return { provider, auth };
+}
+
+function labelsOf(labels: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(labels);
+  if (entries.length > MAX_LABELS) throw invalid(`"labels" must hold at most ${MAX_LABELS}`);
+  for (const [k, v] of entries) {
+    if (!LABEL_KEY.test(k)) {
+      throw invalid(`"labels" keys must match ${LABEL_KEY.source}; got ${quote(k)}`);
+    }
+    if (v.length > 256 || v.includes('\0')) {
+      throw invalid(`"labels.${k}" must be at most 256 characters without NUL`);
+    }
+  }
+  return Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+function ttlOf(seconds: number): number {
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_TTL_SECONDS) {
+    throw invalid(`"ttl_seconds" must be between 0 (one hour) and ${MAX_TTL_SECONDS}`);
+  }
+  return seconds === 0 ? DEFAULT_TTL_SECONDS : seconds;
+}
+
+/** Runner and admin tokens manage runs; a viewer may read them. */
+function authorizeRuns(p: Principal, collection: string, write: boolean): void {
+  authorize(p, collection, !write && p.role === 'viewer' ? 'read' : 'run');
+}
+
+export function runHandlers(deps: RunDeps): Handlers<RunServiceServer> {
+  const { db } = deps;
+
+  async function load(collection: string, id: string): Promise<RunTable> {
+    const row = RUN_ID.test(id) ? await store.getRun(db, id) : undefined;
+    if (row === undefined || row.collection !== collection) {
+      throw notFound(`run ${quote(id)} not found in collection "${collection}"`);
+    }
+    return row;
+  }
+
+  return {
+    async createRun(req, { principal, log }) {
+      const collection = resourceName('collection', req.collection);
+      authorizeRuns(principal, collection, true);
+      const runtime = runtimeOf(req.runtime);
+      const ttl = ttlOf(req.ttlSeconds);
+      const labels = labelsOf(req.labels);
+      const runKey = await deps.runKeys.current();
+      const secret = randomBytes(32);
+      const now = deps.now();
+      const row: RunTable = {
+        id: `run_${randomBytes(8).toString('hex')}`,
+        collection,
+        provider: runtime.provider,
+        auth: runtime.auth,
+        account: '',
+        labels: JSON.stringify(labels),
+        state: 'pending',
+        created_at: now,
+        expires_at: now + ttl * 1000,
+        ended_at: null,
+        end_reason: '',
+        created_by: principal.tokenId,
+        run_key_id: runKey.id,
+        bootstrap_verifier: verifierOf(secret),
+        bootstrap_expires_at: now + BOOTSTRAP_LIFETIME_MS,
+        agent_public_key: null,
+        attached_at: null,
+        resume_verifier: null,
+        resume_prev_verifier: null,
+        delivered_version: 0,
+      };
+      await db.transaction().execute(async (trx) => {
+        await loadCollection(trx, collection);
+        if ((await getProviderKey(trx, collection, runtime.provider)) === undefined) {
+          throw precondition(
+            `collection "${collection}" has no ${runtime.provider} key; set one with: ` +
+              `runkeys providers set ${runtime.provider} --collection ${collection}`,
+          );
+        }
+        await store.insertRun(trx, row);
+        await audit(trx, deps, principal, {
+          collection,
+          action: 'run.create',
+          target: row.id,
+          details: { provider: runtime.provider, ttl_seconds: String(ttl) },
+        });
+      });
+      log.info({ run: row.id, collection, provider: runtime.provider }, 'run created');
+      return {
+        run: toRun(row, now),
+        bootstrapSecret: secret.toString('base64url'),
+        serverPublicKey: Buffer.from(runKey.publicKey).toString('base64'),
+      };
+    },
+
+    async getRun(req, { principal }) {
+      const collection = resourceName('collection', req.collection);
+      authorizeRuns(principal, collection, false);
+      return { run: toRun(await load(collection, req.id), deps.now()) };
+    },
+
+    async listRuns(req, { principal }) {
+      const collection = resourceName('collection', req.collection);
+      authorizeRuns(principal, collection, false);
+      const state = Object.entries(STATE_TO_WIRE).find(([, v]) => v === req.state)?.[0] as
+        | StoredState
+        | undefined;
+      if (req.state !== RunState.RUN_STATE_UNSPECIFIED && state === undefined) {
+        throw invalid('"state" must be a RunState');
+      }
+      const scope = `runs:${collection}:${state ?? '*'}`;
+      const page = readPage(req.pageSize, req.pageToken, scope);
+      const rows = await store.listRuns(db, collection, state, page.after, page.size);
+      const now = deps.now();
+      return {
+        runs: rows.map((r) => toRun(r, now)),
+        nextPageToken: nextPageToken(
+          scope,
+          page,
+          rows.map((r) => r.id),
+        ),
+      };
+    },
+
+    async endRun(req, { principal, log }) {
+      const collection = resourceName('collection', req.collection);
+      authorizeRuns(principal, collection, true);
+      const current = await load(collection, req.id);
+      const now = deps.now();
+      const ended = await db.transaction().execute(async (trx) => {
+        if (!(await store.finishRun(trx, current.id, 'ended', now))) return false;
+        await audit(trx, deps, principal, { collection, action: 'run.end', target: current.id });
+        return true;
+      });
+      if (!ended) {
+        throw precondition(`run ${current.id} has already ended (${effectiveState(current, now)})`);
+      }
+      deps.watcher.poke();
+      log.info({ run: current.id, collection }, 'run ended');
+      return { run: toRun((await store.getRun(db, current.id)) ?? current, now) };
+    },
+  };
+}

@@ -1,0 +1,103 @@
+import type { Logger } from '../logger.js';
+import { collectionVersions } from '../store/collections.js';
+import type { Db } from '../store/db.js';
+import { runStates } from '../store/runs.js';
+import type { RunState } from '../store/schema.js';
+
+type Listener = () => void;
+type RunListener = (state: RunState) => void;
+
+interface Watched {
+  version: number;
+  listeners: Set<Listener>;
+}
+
+/**
+ * Tells attached streams when their collection's version moves or their run ends. The store is
+ * the source of truth: the watcher reads versions and run states for what is watched, on a short
+ * interval and soon after a hint, so a change made by any process on the same store is seen.
+ */
+export class ChangeWatcher {
+  private readonly collections = new Map<string, Watched>();
+  private readonly runs = new Map<string, Set<RunListener>>();
+  private readonly timer: NodeJS.Timeout;
+  private checking: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly log: Logger,
+    intervalMs = 200,
+  ) {
+    this.timer = setInterval(() => this.poke(), intervalMs);
+    this.timer.unref();
+  }
+
+  watchCollection(name: string, version: number, listener: Listener): () => void {
+    let w = this.collections.get(name);
+    if (w === undefined) {
+      w = { version, listeners: new Set() };
+      this.collections.set(name, w);
+    }
+    w.version = Math.max(w.version, version);
+    w.listeners.add(listener);
+    return () => {
+      w.listeners.delete(listener);
+      if (w.listeners.size === 0) this.collections.delete(name);
+    };
+  }
+
+  watchRun(id: string, listener: RunListener): () => void {
+    let set = this.runs.get(id);
+    if (set === undefined) {
+      set = new Set();
+      this.runs.set(id, set);
+    }
+    set.add(listener);
+    const s = set;
+    return () => {
+      s.delete(listener);
+      if (s.size === 0) this.runs.delete(id);
+    };
+  }
+
+  /** Asks for a check now; checks never overlap, and one asked for during a check follows it. */
+  poke(): void {
+    if (this.closed) return;
+    if (this.checking !== undefined) {
+      this.again = true;
+      return;
+    }
+    this.checking = this.check()
+      .catch((err: unknown) => this.log.warn({ err }, 'change check failed; retrying'))
+      .finally(() => {
+        this.checking = undefined;
+        if (this.again) {
+          this.again = false;
+          this.poke();
+        }
+      });
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.timer);
+  }
+
+  private async check(): Promise<void> {
+    if (this.collections.size === 0 && this.runs.size === 0) return;
+    const versions = await collectionVersions(this.db, [...this.collections.keys()]);
+    for (const { name, version } of versions) {
+      const w = this.collections.get(name);
+      if (w === undefined || Number(version) <= w.version) continue;
+      w.version = Number(version);
+      for (const l of [...w.listeners]) l();
+    }
+    const states = await runStates(this.db, [...this.runs.keys()]);
+    for (const { id, state } of states) {
+      if (state !== 'ended' && state !== 'expired') continue;
+      for (const l of [...(this.runs.get(id) ?? [])]) l(state);
+    }
+  }
+}
