@@ -26,7 +26,9 @@ export function agentCommand(io: AgentIo): Command {
     .option('--on-revoke <what>', 'leave or terminate the command when the run ends', 'leave')
     .option('--ca-cert <path>', 'PEM CA to verify the control plane (env RUNKEYS_CA_CERT)')
     .option('--log-level <level>', 'agent log level', 'info')
-    .action(async (command: string[], flags: AgentFlags & { logLevel: string }) => {
+    .action(async (command: string[], _local: unknown, cmd: Command) => {
+      // Under `runkeys agent` the root program parses --addr and --ca-cert itself.
+      const flags = cmd.optsWithGlobals<AgentFlags & { logLevel: string }>();
       const log = agentLogger(flags.logLevel);
       try {
         const config = agentConfig(flags, command, io.env, process.cwd());

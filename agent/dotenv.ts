@@ -19,16 +19,16 @@ const READERS: ((text: string) => Record<string, string>)[] = [
 ];
 
 /**
- * Quotings tried in order, the first that every reader reads back exactly is used:
- * 1. single quotes: literal, may span lines;
- * 2. double quotes with newlines written as \n (only for values without a backslash, since
- *    readers turn \n into a newline and treat other escapes differently);
- * 3. backticks: literal, may span lines.
+ * Quotings tried in order; the first that every reader returns exactly is used:
+ * 1. single quotes: literal in every reader and in POSIX sh, may span lines;
+ * 2. double quotes, newlines written as \n, for values with a single quote but no double
+ *    quote, backslash, `$` or backtick: readers turn \n into a newline, and sh, which would
+ *    expand `$` and backticks, finds none to expand.
+ * Backticks are never used: a shell sourcing the file would run the value as a command.
  */
 const QUOTINGS: ((value: string) => string | undefined)[] = [
   (v) => (v.includes("'") ? undefined : `'${v}'`),
-  (v) => (v.includes('"') || v.includes('\\') ? undefined : `"${v.replace(/\n/g, '\\n')}"`),
-  (v) => (v.includes('`') ? undefined : `\`${v}\``),
+  (v) => (/["\\$`]/.test(v) ? undefined : `"${v.replace(/\n/g, '\\n')}"`),
 ];
 
 const readsBack = (text: string, name: string, value: string): boolean =>
@@ -36,9 +36,9 @@ const readsBack = (text: string, name: string, value: string): boolean =>
 
 /**
  * Serializes entries as a .env file. Each value is written in the first quoting that both
- * readers return exactly; a value none carries (a carriage return, or all three quote
- * characters with a backslash) is left out and named in keptOut, never written corrupted. The
- * whole file is read back once more, in case lines interact.
+ * readers return exactly; a value none carries (a carriage return; a single quote together
+ * with a double quote, backslash, `$` or backtick) is left out and named in keptOut, never
+ * written corrupted. The whole file is read back once more, in case lines interact.
  */
 export function toDotenv(entries: EnvEntry[]): DotenvText {
   const keptOut: string[] = [];

@@ -1,6 +1,6 @@
 import { agentCommand } from './command.js';
 
-// The one-file agent (dist/runkeys-agent.mjs): `node runkeys-agent.mjs [flags] -- CMD ...`.
+// The one-file agent (dist/runkeys-agent.cjs): `node runkeys-agent.cjs [flags] -- CMD ...`.
 const io = { env: process.env, stdout: process.stdout, stderr: process.stderr };
 agentCommand(io)
   .name('runkeys-agent')

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { type ClientReadableStream, credentials, type ServiceError, status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import nacl from 'tweetnacl';
 import { decodeCredential, prove } from '../common/proof.js';
-import { BundleError, openFrom } from '../common/sealing.js';
+import { BundleError, newKeyPair, openWith, sharedKey } from '../common/sealing.js';
 import {
   AgentServiceClient,
   type AttachResponse,
@@ -43,11 +42,12 @@ class StreamEnded extends Error {
  */
 export class Session {
   // 1.
-  private readonly keys = nacl.box.keyPair();
+  private readonly keys = newKeyPair();
   private readonly client: AgentServiceClient;
   private readonly backoff = new Backoff();
   private readonly abort = new AbortController();
   private resumeCredential: Uint8Array | undefined;
+  private shared: Uint8Array | undefined;
   /** Version of the bundle held; -1 before the first. */
   private version = -1;
   private current: ClientReadableStream<AttachResponse> | undefined;
@@ -179,7 +179,8 @@ export class Session {
   }
 
   private receive(sealed: { nonce: Uint8Array; box: Uint8Array }): void {
-    const plaintext = openFrom(sealed, this.config.serverKey, this.keys.secretKey);
+    this.shared ??= sharedKey(this.config.serverKey, this.keys.secretKey);
+    const plaintext = openWith(sealed, this.shared);
     let envelope: Envelope;
     try {
       envelope = Envelope.decode(plaintext);

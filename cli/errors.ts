@@ -1,12 +1,8 @@
 import { status } from '@grpc/grpc-js';
+import { OperatorError } from '../common/operator-error.js';
 
 /** A mistake on the command line or its input: exit 2, one line on stderr. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+export class UsageError extends OperatorError {}
 
 export const EXIT_USAGE = 2;
 /** A gRPC failure exits with 10 + its status code (e.g. NOT_FOUND 5 exits 15). */

@@ -1,9 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { agentCommand } from '../agent/command.js';
-import { ConfigError } from '../server/config.js';
-import { MasterKeyMismatch } from '../server/crypto/keyring.js';
-import { MasterKeyError } from '../server/crypto/master-key.js';
-import { RotationError } from '../server/rotate-master-key.js';
+import { OperatorError } from '../common/operator-error.js';
 import { registerAccounts } from './commands/accounts.js';
 import { registerAudit } from './commands/audit.js';
 import { registerCollections } from './commands/collections.js';
@@ -46,8 +43,6 @@ export function buildProgram(io: CliIo): Command {
   return program;
 }
 
-const LOCAL_ERRORS = [UsageError, ConfigError, MasterKeyError, MasterKeyMismatch, RotationError];
-
 /** Runs the CLI and returns its exit code; see docs/cli.md for the table of codes. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const program = buildProgram(io);
@@ -58,7 +53,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     if (err instanceof CommanderError) {
       return err.exitCode === 0 ? 0 : EXIT_USAGE;
     }
-    if (LOCAL_ERRORS.some((E) => err instanceof E)) {
+    if (err instanceof UsageError || err instanceof OperatorError) {
       io.stderr.write(`runkeys: ${(err as Error).message}\n`);
       return EXIT_USAGE;
     }

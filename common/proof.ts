@@ -1,5 +1,11 @@
-import { createHmac } from 'node:crypto';
-import nacl from 'tweetnacl';
+import {
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  sign,
+  verify,
+} from 'node:crypto';
 
 /**
  * Attach proofs (docs/protocol.md). A 256-bit credential (the bootstrap secret, or a resume
@@ -12,12 +18,21 @@ export type ProofKind = 'bootstrap' | 'resume';
 
 const SEED_LABEL = 'runkeys/proof-seed/v1';
 export const CREDENTIAL_BYTES = 32;
+const SIGNATURE_BYTES = 64;
+const PUBLIC_KEY_BYTES = 32;
 
-function keyPairOf(credential: Uint8Array): nacl.SignKeyPair {
+/** DER prefixes that wrap a raw Ed25519 seed (PKCS#8) and public key (SPKI) for node:crypto. */
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+/** Ed25519 through node:crypto (RFC 8032): the same keys and signatures as any other. */
+function signingKeyOf(credential: Uint8Array): KeyObject {
   const seed = createHmac('sha256', credential).update(SEED_LABEL).digest();
-  const pair = nacl.sign.keyPair.fromSeed(seed);
+  const der = Buffer.concat([PKCS8_PREFIX, seed]);
   seed.fill(0);
-  return pair;
+  const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  der.fill(0);
+  return key;
 }
 
 export function statement(kind: ProofKind, runId: string, agentPublicKey: Uint8Array): Buffer {
@@ -27,7 +42,8 @@ export function statement(kind: ProofKind, runId: string, agentPublicKey: Uint8A
 
 /** The public verifier of a credential, base64; what the control plane stores. */
 export function verifierOf(credential: Uint8Array): string {
-  return Buffer.from(keyPairOf(credential).publicKey).toString('base64');
+  const jwk = createPublicKey(signingKeyOf(credential)).export({ format: 'jwk' });
+  return Buffer.from(jwk.x ?? '', 'base64url').toString('base64');
 }
 
 export function prove(
@@ -36,10 +52,7 @@ export function prove(
   runId: string,
   agentPublicKey: Uint8Array,
 ): Uint8Array {
-  const pair = keyPairOf(credential);
-  const sig = nacl.sign.detached(statement(kind, runId, agentPublicKey), pair.secretKey);
-  pair.secretKey.fill(0);
-  return sig;
+  return sign(null, statement(kind, runId, agentPublicKey), signingKeyOf(credential));
 }
 
 export function verifyProof(
@@ -49,11 +62,14 @@ export function verifyProof(
   runId: string,
   agentPublicKey: Uint8Array,
 ): boolean {
-  const pub = Buffer.from(verifier, 'base64');
-  if (pub.length !== nacl.sign.publicKeyLength || proof.length !== nacl.sign.signatureLength) {
-    return false;
-  }
-  return nacl.sign.detached.verify(statement(kind, runId, agentPublicKey), proof, pub);
+  const raw = Buffer.from(verifier, 'base64');
+  if (raw.length !== PUBLIC_KEY_BYTES || proof.length !== SIGNATURE_BYTES) return false;
+  const key = createPublicKey({
+    key: Buffer.concat([SPKI_PREFIX, raw]),
+    format: 'der',
+    type: 'spki',
+  });
+  return verify(null, statement(kind, runId, agentPublicKey), key, proof);
 }
 
 /** Credentials travel as base64url text (env vars, files, the bundle). */

@@ -1,18 +1,18 @@
 // Bundles the agent into one file that runs with Node alone, for copying into sandbox images.
-import { existsSync } from 'node:fs';
+// Minified CommonJS: Node compiles it faster than an ES module of the same size. grpc-js loads
+// @grpc/proto-loader only for its channelz and ORCA services, which the agent never serves, so
+// it stays out of the file.
 import { build } from 'esbuild';
 
-if (existsSync('agent/main.ts')) {
-  await build({
-    entryPoints: ['agent/main.ts'],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    outfile: 'dist/runkeys-agent.mjs',
-    banner: {
-      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-    },
-    logLevel: 'warning',
-  });
-}
+await build({
+  entryPoints: ['agent/main.ts'],
+  bundle: true,
+  minify: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  external: ['@grpc/proto-loader'],
+  outfile: 'dist/runkeys-agent.cjs',
+  legalComments: 'none',
+  logLevel: 'warning',
+});

@@ -19,6 +19,8 @@ export interface RunningServer {
 
 export interface StartOptions {
   stderr: NodeJS.WritableStream;
+  /** The clock for expiries (bootstrap secrets, runs, tokens); tests pass their own. */
+  now?: () => number;
 }
 
 /**
@@ -46,8 +48,9 @@ export async function startServer(
     const watcher = new ChangeWatcher(db, log);
     const runKeys = new RunKeys(db, keyring);
     await runKeys.current();
-    const deps = { db, keyring, now: Date.now, runKeys, watcher };
-    const adapter = { authenticate: bearerAuthenticator(db, Date.now), log };
+    const now = options.now ?? Date.now;
+    const deps = { db, keyring, now, runKeys, watcher };
+    const adapter = { authenticate: bearerAuthenticator(db, now), log };
     const { server, health } = buildGrpcServer(adapter, deps, log);
     const port = await bind(server, config);
     const host = config.listen.slice(0, config.listen.lastIndexOf(':'));

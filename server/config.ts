@@ -1,3 +1,4 @@
+import { OperatorError } from '../common/operator-error.js';
 import type { LogLevel } from './logger.js';
 
 /** Everything the server reads from flags and RUNKEYS_* variables, parsed once in main. */
@@ -15,12 +16,7 @@ export interface ServerConfig {
 export const DEFAULT_LISTEN = '127.0.0.1:7443';
 export const DEFAULT_DATA_DIR = './.runkeys';
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+export class ConfigError extends OperatorError {}
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d+$/;
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileAtomic } from '../common/fs.js';
+import { OperatorError } from '../common/operator-error.js';
 import { Keyring } from './crypto/keyring.js';
 import {
   decodeMasterKey,
@@ -16,12 +17,7 @@ import { migrate, openSqlite } from './store/db.js';
 import { putMeta } from './store/meta.js';
 import { listRunKeys, updateRunKeySeal } from './store/runs.js';
 
-export class RotationError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RotationError';
-  }
-}
+export class RotationError extends OperatorError {}
 
 export interface RotationResult {
   collections: number;

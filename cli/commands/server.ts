@@ -1,13 +1,11 @@
 import type { Command } from 'commander';
-import { startServer } from '../../server/app.js';
 import {
   ConfigError,
   DEFAULT_DATA_DIR,
   DEFAULT_LISTEN,
   type ServerConfig,
 } from '../../server/config.js';
-import { createLogger, type LogLevel } from '../../server/logger.js';
-import { rotateMasterKey } from '../../server/rotate-master-key.js';
+import type { LogLevel } from '../../server/logger.js';
 import type { CliIo } from '../context.js';
 
 interface ServerOptions {
@@ -53,6 +51,15 @@ export function serverConfig(opts: ServerOptions, io: CliIo): ServerConfig {
   };
 }
 
+/**
+ * `server` and its subcommands all take --data-dir, and commander hands the flag to `server`
+ * wherever it stands on the line, so a subcommand reads it from there.
+ */
+function dataDirOf(c: Command, io: CliIo): string {
+  const { dataDir } = c.optsWithGlobals<{ dataDir?: string }>();
+  return dataDir ?? io.env.RUNKEYS_DATA_DIR ?? DEFAULT_DATA_DIR;
+}
+
 export function registerServer(program: Command, io: CliIo): void {
   const cmd = program
     .command('server')
@@ -66,6 +73,9 @@ export function registerServer(program: Command, io: CliIo): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .action(async (opts: ServerOptions) => {
       const config = serverConfig(opts, io);
+      // Server code loads only for server commands, so client commands start fast.
+      const { createLogger } = await import('../../server/logger.js');
+      const { startServer } = await import('../../server/app.js');
       const log = createLogger({ level: config.logLevel, pretty: config.logPretty });
       const running = await startServer(config, log, { stderr: io.stderr });
       await new Promise<void>((resolve) => {
@@ -89,8 +99,10 @@ export function registerServer(program: Command, io: CliIo): void {
         'key comes from RUNKEYS_NEW_MASTER_KEY, or is made when the key lives in master.key',
     )
     .option('--data-dir <path>', `the store (default ${DEFAULT_DATA_DIR})`)
-    .action(async (opts: { dataDir?: string }) => {
-      const dataDir = opts.dataDir ?? io.env.RUNKEYS_DATA_DIR ?? DEFAULT_DATA_DIR;
+    .action(async (_opts: object, c: Command) => {
+      const dataDir = dataDirOf(c, io);
+      const { createLogger } = await import('../../server/logger.js');
+      const { rotateMasterKey } = await import('../../server/rotate-master-key.js');
       const log = createLogger({ level: 'warn', pretty: false });
       const res = await rotateMasterKey(
         dataDir,
@@ -102,5 +114,20 @@ export function registerServer(program: Command, io: CliIo): void {
           ? 'the new key is in master.key'
           : 'start the servers with RUNKEYS_MASTER_KEY set to the new key';
       io.stderr.write(`re-sealed ${res.collections} collection key(s); ${where}\n`);
+    });
+
+  cmd
+    .command('rotate-run-key')
+    .description(
+      'make a new control-plane key for new runs; runs going on keep the key they were created with',
+    )
+    .option('--data-dir <path>', `the store (default ${DEFAULT_DATA_DIR})`)
+    .action(async (_opts: object, c: Command) => {
+      const dataDir = dataDirOf(c, io);
+      const { createLogger } = await import('../../server/logger.js');
+      const { rotateRunKey } = await import('../../server/rotate-run-key.js');
+      const log = createLogger({ level: 'warn', pretty: false });
+      const key = await rotateRunKey(dataDir, io.env.RUNKEYS_MASTER_KEY, log);
+      io.stderr.write(`new runs use run key ${key.id}\n`);
     });
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { OperatorError } from '../../common/operator-error.js';
 import {
   deriveKey,
   fingerprint,
@@ -23,12 +24,11 @@ export interface CollectionKeys {
   fingerprintKey: Buffer;
 }
 
-export class MasterKeyMismatch extends Error {
+export class MasterKeyMismatch extends OperatorError {
   constructor() {
     super(
       'the master key does not open this store (was RUNKEYS_MASTER_KEY or master.key changed?)',
     );
-    this.name = 'MasterKeyMismatch';
   }
 }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/fs.js';
+import { OperatorError } from '../../common/operator-error.js';
 import { KEY_BYTES } from './seal.js';
 
 export type MasterKeySource = 'env' | 'file';
@@ -14,12 +15,7 @@ export interface MasterKey {
   created: boolean;
 }
 
-export class MasterKeyError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MasterKeyError';
-  }
-}
+export class MasterKeyError extends OperatorError {}
 
 export const masterKeyPath = (dataDir: string): string => join(dataDir, 'master.key');
 /** The key a rotation is moving to, kept until the store is re-sealed under it. */

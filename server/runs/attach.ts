@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { Metadata, type ServerWritableStream, status } from '@grpc/grpc-js';
 import { verifierOf, verifyProof } from '../../common/proof.js';
-import { PUBLIC_KEY_BYTES, sealFor } from '../../common/sealing.js';
+import { PUBLIC_KEY_BYTES, sealWith, sharedKey } from '../../common/sealing.js';
 import {
   type AttachRequest,
   type AttachResponse,
@@ -76,7 +76,6 @@ async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> 
   const log = baseLog.child({ run: row.id, collection: row.collection });
   const runKey = await deps.runKeys.byId(row.run_key_id);
   if (runKey === undefined) throw new Error(`run key ${row.run_key_id} is missing`);
-  await auditRun(deps.db, row, bootstrap ? 'run.attach' : 'run.resume', {});
   log.info({ resume: !bootstrap }, bootstrap ? 'agent attached' : 'agent resumed');
 
   // 3. and 4.
@@ -110,10 +109,15 @@ async function claimWithBootstrap(
     throw unauthenticated(ATTACH_REFUSED);
   }
   const agentKey = Buffer.from(req.agentPublicKey).toString('base64');
-  const claimed = await store.claimBootstrap(deps.db, row.id, row.bootstrap_verifier, {
-    agent_public_key: agentKey,
-    attached_at: now,
-    resume_verifier: resumeVerifier,
+  const verifier = row.bootstrap_verifier;
+  const claimed = await deps.db.transaction().execute(async (trx) => {
+    const ok = await store.claimBootstrap(trx, row.id, verifier, {
+      agent_public_key: agentKey,
+      attached_at: now,
+      resume_verifier: resumeVerifier,
+    });
+    if (ok) await auditRun(trx, row, 'run.attach', {});
+    return ok;
   });
   if (!claimed) throw unauthenticated(ATTACH_REFUSED);
   return { ...row, state: 'attached', agent_public_key: agentKey, attached_at: now };
@@ -140,7 +144,12 @@ async function claimWithResume(
   // Keep the credential just used as the previous one until the agent proves with the new one:
   // a stream that breaks before the agent gets the new credential does not lock it out.
   const keep = used === row.resume_verifier ? used : (row.resume_prev_verifier ?? used);
-  if (!(await store.rotateResume(deps.db, row.id, used, resumeVerifier, keep))) {
+  const rotated = await deps.db.transaction().execute(async (trx) => {
+    const ok = await store.rotateResume(trx, row.id, used, resumeVerifier, keep);
+    if (ok) await auditRun(trx, row, 'run.resume', {});
+    return ok;
+  });
+  if (!rotated) {
     throw unauthenticated(RESUME_REFUSED);
   }
   return row;
@@ -168,16 +177,16 @@ async function auditRun(
 class Sender {
   private delivered = 0;
   private chain: Promise<void> = Promise.resolve();
-  private readonly agentKey: Uint8Array;
+  private readonly shared: Uint8Array;
 
   constructor(
     private readonly deps: RunDeps,
     private readonly log: Logger,
     private readonly call: Stream,
     private readonly row: RunTable,
-    private readonly runKey: RunKey,
+    runKey: RunKey,
   ) {
-    this.agentKey = Buffer.from(row.agent_public_key ?? '', 'base64');
+    this.shared = sharedKey(Buffer.from(row.agent_public_key ?? '', 'base64'), runKey.secretKey);
   }
 
   /** Sends the current bundle when it is newer than what the agent holds, or always with a
@@ -190,10 +199,12 @@ class Sender {
       Envelope.encode({ runId: this.row.id, body: { $case: 'bundle', value: bundle } }).finish(),
     );
     this.delivered = Math.max(this.delivered, bundle.version);
-    await store.setDeliveredVersion(this.deps.db, this.row.id, bundle.version);
-    await auditRun(this.deps.db, this.row, 'run.deliver', {
-      version: String(bundle.version),
-      names: bundle.entries.map((e) => e.name).join(','),
+    await this.deps.db.transaction().execute(async (trx) => {
+      await store.setDeliveredVersion(trx, this.row.id, bundle.version);
+      await auditRun(trx, this.row, 'run.deliver', {
+        version: String(bundle.version),
+        names: bundle.entries.map((e) => e.name).join(','),
+      });
     });
     this.log.info({ version: bundle.version, entries: bundle.entries.length }, 'bundle delivered');
   }
@@ -256,7 +267,7 @@ class Sender {
   }
 
   private send(plaintext: Uint8Array): void {
-    const sealed = sealFor(plaintext, this.agentKey, this.runKey.secretKey);
+    const sealed = sealWith(plaintext, this.shared);
     plaintext.fill(0);
     const value = { nonce: Buffer.from(sealed.nonce), box: Buffer.from(sealed.box) };
     this.call.write({ message: { $case: 'sealed', value } });

@@ -97,7 +97,7 @@ export function providerKeyHandlers(deps: ServiceDeps): Handlers<ProviderKeyServ
     const existing = await store.getProviderKey(trx, collection, provider);
     if (existing !== undefined && mode === 'create') {
       throw conflict(
-        `collection "${collection}" already has a ${provider} key; replace it with ` +
+        `collection "${collection}" already has a key for ${provider}; replace it with ` +
           `UpdateProviderKey (runkeys providers set ${provider} --collection ${collection})`,
       );
     }

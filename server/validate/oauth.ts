@@ -210,7 +210,9 @@ function fileInjection(field: string, f: FileInjection): FileInjection {
 
   const unit = f.expiryUnit === '' ? 'seconds' : f.expiryUnit;
   if (!(EXPIRY_UNITS as readonly string[]).includes(unit)) {
-    throw invalid(`"${field}.expiry_unit" must be one of ${EXPIRY_UNITS.join(', ')}`);
+    throw invalid(
+      `"${field}.expiry_unit" must be one of ${EXPIRY_UNITS.join(', ')}; got ${quote(unit)}`,
+    );
   }
   return { path, template, expiryUnit: unit };
 }

@@ -61,11 +61,11 @@ describe('toDotenv()', () => {
     );
   });
 
-  it('keeps out no value without a carriage return that lacks a single quote or a backtick', () => {
+  it('keeps out no value without a carriage return that one of its quotings carries', () => {
     fc.assert(
       fc.property(valueArb, (value) => {
         fc.pre(!value.includes('\r') && !value.includes('\0'));
-        fc.pre(!value.includes("'") || !value.includes('`'));
+        fc.pre(!value.includes("'") || !/["\\$`]/.test(value));
         expect(toDotenv([{ name: 'V', value }]).keptOut).toEqual([]);
       }),
       { numRuns: 2000 },
@@ -77,9 +77,20 @@ describe('toDotenv()', () => {
       { name: 'CR', value: 'a\rb' },
       { name: 'PLAIN', value: 'sk-abc' },
       { name: 'MULTI', value: 'line1\nline2' },
+      { name: 'APOSTROPHE', value: "it's #1" },
       { name: 'QUOTES', value: `it's "x"` },
-      { name: 'DOLLAR', value: '${HOME} $X #c' },
+      { name: 'DOLLAR', value: '$HOME $X #c' },
+      { name: 'SUBSHELL', value: "it's $(id)" },
     ]);
-    expect(keptOut).toEqual(['CR']);
+    expect(keptOut).toEqual(['CR', 'QUOTES', 'SUBSHELL']);
+  });
+
+  it('never writes a line a shell would run a command from', () => {
+    const { text } = toDotenv([
+      { name: 'A', value: "it's `id`" },
+      { name: 'B', value: "it's $(id)" },
+      { name: 'C', value: '`id` $(id)' },
+    ]);
+    expect(text).toBe("C='`id` $(id)'\n");
   });
 });
