@@ -2,6 +2,7 @@ import {
   type handleUnaryCall,
   Metadata,
   type ServerUnaryCall,
+  type StatusObject,
   type sendUnaryData,
   status,
   type UntypedServiceImplementation,
@@ -69,18 +70,20 @@ function unary<Req, Res>(
     };
     run().then(
       (response) => callback(null, response),
-      (err: unknown) => {
-        if (err instanceof ApiError) {
-          callback({
-            code: grpcStatusOf[err.code],
-            details: err.message,
-            metadata: new Metadata(),
-          });
-          return;
-        }
-        deps.log.error({ method, err }, 'handler failed');
-        callback({ code: status.INTERNAL, details: BLAND_INTERNAL, metadata: new Metadata() });
-      },
+      (err: unknown) => callback(toStatus(err, deps.log, method)),
     );
   };
+}
+
+/**
+ * The one place a failure becomes a status: an ApiError keeps its code and message; anything
+ * else is logged with its cause beside the method and reaches the client as a bland INTERNAL.
+ * Streaming handlers (AgentService.Attach) use it too.
+ */
+export function toStatus(err: unknown, log: Logger, method: string): StatusObject {
+  if (err instanceof ApiError) {
+    return { code: grpcStatusOf[err.code], details: err.message, metadata: new Metadata() };
+  }
+  log.error({ method, err }, 'handler failed');
+  return { code: status.INTERNAL, details: BLAND_INTERNAL, metadata: new Metadata() };
 }

@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { Metadata, type ServerWritableStream, status } from '@grpc/grpc-js';
+import type { ServerWritableStream, StatusObject } from '@grpc/grpc-js';
 import { verifierOf, verifyProof } from '../../common/proof.js';
 import { PUBLIC_KEY_BYTES, sealWith, sharedKey } from '../../common/sealing.js';
 import {
@@ -8,7 +8,8 @@ import {
   type Bundle,
   Envelope,
 } from '../../proto/gen/runkeys/v1/runs.js';
-import { ApiError, grpcStatusOf, invalid, precondition } from '../errors.js';
+import { ApiError, invalid, precondition } from '../errors.js';
+import { toStatus } from '../grpc/adapter.js';
 import type { Logger } from '../logger.js';
 import { insertAuditEvent } from '../store/audit.js';
 import type { Db } from '../store/db.js';
@@ -40,20 +41,15 @@ const unauthenticated = (message: string) => new ApiError('UNAUTHENTICATED', mes
  */
 export function attachHandler(deps: RunDeps, log: Logger) {
   return (call: Stream): void => {
-    run(deps, log, call).catch((err: unknown) => {
-      if (err instanceof ApiError) {
-        fail(call, grpcStatusOf[err.code], err.message);
-        return;
-      }
-      log.error({ err }, 'attach failed');
-      fail(call, status.INTERNAL, 'internal error; the server log has the details');
-    });
+    run(deps, log, call).catch((err: unknown) => fail(call, toStatus(err, log, ATTACH_METHOD)));
   };
 }
 
-function fail(call: Stream, code: status, details: string): void {
+const ATTACH_METHOD = 'runkeys.v1.AgentService/Attach';
+
+function fail(call: Stream, s: StatusObject): void {
   if (call.cancelled || call.destroyed) return;
-  call.emit('error', { code, details, metadata: new Metadata() });
+  call.emit('error', s);
 }
 
 async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> {
@@ -219,8 +215,7 @@ class Sender {
       };
       const enqueue = (work: () => Promise<void>) => {
         this.chain = this.chain.then(work).catch((err: unknown) => {
-          this.log.error({ err }, 'update failed');
-          fail(this.call, status.INTERNAL, 'internal error; the server log has the details');
+          fail(this.call, toStatus(err, this.log, ATTACH_METHOD));
           stop();
         });
       };
