@@ -39,16 +39,6 @@ export class AgentConfigError extends Error {
   }
 }
 
-/** The variables that configure the agent; none of them reaches the child. */
-export const AGENT_VARIABLES = [
-  'RUNKEYS_ADDR',
-  'RUNKEYS_RUN_ID',
-  'RUNKEYS_BOOTSTRAP_SECRET',
-  'RUNKEYS_SERVER_KEY',
-  'RUNKEYS_CA_CERT',
-  'RUNKEYS_TOKEN',
-];
-
 export function agentConfig(
   flags: AgentFlags,
   command: string[],

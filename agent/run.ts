@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { type Bundle, Layer } from '../proto/gen/runkeys/v1/runs.js';
-import { AGENT_VARIABLES, type AgentConfig } from './config.js';
+import type { AgentConfig } from './config.js';
 import { toDotenv } from './dotenv.js';
 import { removeEnvFile, writeEnvFile } from './env-file.js';
 import { type Child, startChild } from './exec.js';
@@ -20,10 +20,14 @@ const LAYER_NAMES: Record<number, string> = {
   [Layer.LAYER_UNSPECIFIED]: 'removed',
 };
 
-/** The child's environment: the sandbox's own, less the agent's settings, plus the bundle. */
+/**
+ * The child's environment: the sandbox's own, less every RUNKEYS_* variable (the agent's
+ * settings and anything else of runkeys) and the bundle's unset names, plus the bundle.
+ */
 export function childEnvironment(base: NodeJS.ProcessEnv, bundle: Bundle): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base };
-  for (const name of [...AGENT_VARIABLES, ...bundle.unset]) delete env[name];
+  for (const name of Object.keys(env)) if (name.startsWith('RUNKEYS_')) delete env[name];
+  for (const name of bundle.unset) delete env[name];
   for (const e of bundle.entries) env[e.name] = e.value;
   return env;
 }

@@ -82,7 +82,9 @@ export class Session {
         }
       }
       if (this.abort.signal.aborted) break;
-      const wait = this.backoff.next();
+      // Until the first attach, no wait runs past --wait: the last try comes at its end.
+      const left = this.resumeCredential === undefined ? deadline - Date.now() : Infinity;
+      const wait = Math.min(this.backoff.next(), Math.max(0, left));
       this.log.warn({ retryInMs: wait }, 'control plane stream lost; the run keeps what it holds');
       await sleep(wait, this.abort.signal);
     }

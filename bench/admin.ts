@@ -1,4 +1,4 @@
-import { credentials, Metadata } from '@grpc/grpc-js';
+import { type CallOptions, credentials, Metadata } from '@grpc/grpc-js';
 import { CollectionServiceClient } from '../proto/gen/runkeys/v1/collections.js';
 import { EnvVarServiceClient } from '../proto/gen/runkeys/v1/env_vars.js';
 import { ProviderKeyServiceClient } from '../proto/gen/runkeys/v1/provider_keys.js';
@@ -7,12 +7,12 @@ import { RunServiceClient } from '../proto/gen/runkeys/v1/runs.js';
 type Cb<Res> = (err: Error | null, res: Res) => void;
 
 function unary<Req, Res>(
-  method: (req: Req, md: Metadata, cb: Cb<Res>) => unknown,
+  method: (req: Req, md: Metadata, options: Partial<CallOptions>, cb: Cb<Res>) => unknown,
   req: Req,
   md: Metadata,
 ): Promise<Res> {
   return new Promise((resolve, reject) =>
-    method(req, md, (err, res) => (err === null ? resolve(res) : reject(err))),
+    method(req, md, {}, (err, res) => (err === null ? resolve(res) : reject(err))),
   );
 }
 

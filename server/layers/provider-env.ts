@@ -42,10 +42,11 @@ export const PROVIDER_ENV: Record<ProviderName, readonly EnvMapping[]> = {
 };
 
 /**
- * Names removed from the child's inherited environment for a provider, so that no SDK picks up
- * a different key: Google's SDKs prefer GOOGLE_API_KEY over GEMINI_API_KEY when both are set.
+ * Names a run of the provider never carries, from any layer or from the sandbox's own
+ * environment, so that no SDK picks up a different key: Google's SDKs prefer GOOGLE_API_KEY
+ * over GEMINI_API_KEY when both are set.
  */
-export const PROVIDER_UNSET: Record<ProviderName, readonly string[]> = {
+export const PROVIDER_FORBIDDEN: Record<ProviderName, readonly string[]> = {
   anthropic: [],
   openai: [],
   bedrock: [],
@@ -59,4 +60,17 @@ export function providerEntries(provider: ProviderName, c: Credential) {
     const value = c[m.field];
     return value === undefined ? [] : [{ name: m.name, value, sensitive: m.sensitive }];
   });
+}
+
+/**
+ * Names removed from the child's inherited environment: the forbidden ones, and every name of
+ * the provider's table that this credential leaves unset (a vLLM run without a key must not
+ * pick up an OPENAI_API_KEY baked into the sandbox image). The bundle's own entries are added
+ * after, so a layer that sets one of these names still wins.
+ */
+export function inheritedUnset(provider: ProviderName, c: Credential): string[] {
+  const unsetMapped = PROVIDER_ENV[provider]
+    .filter((m) => c[m.field] === undefined)
+    .map((m) => m.name);
+  return [...new Set([...PROVIDER_FORBIDDEN[provider], ...unsetMapped])];
 }

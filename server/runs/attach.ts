@@ -112,7 +112,7 @@ async function claimWithBootstrap(
       attached_at: now,
       resume_verifier: resumeVerifier,
     });
-    if (ok) await auditRun(trx, row, 'run.attach', {});
+    if (ok) await auditRun(trx, deps.now(), row, 'run.attach', {});
     return ok;
   });
   if (!claimed) throw unauthenticated(ATTACH_REFUSED);
@@ -142,7 +142,7 @@ async function claimWithResume(
   const keep = used === row.resume_verifier ? used : (row.resume_prev_verifier ?? used);
   const rotated = await deps.db.transaction().execute(async (trx) => {
     const ok = await store.rotateResume(trx, row.id, used, resumeVerifier, keep);
-    if (ok) await auditRun(trx, row, 'run.resume', {});
+    if (ok) await auditRun(trx, deps.now(), row, 'run.resume', {});
     return ok;
   });
   if (!rotated) {
@@ -153,13 +153,14 @@ async function claimWithResume(
 
 async function auditRun(
   db: Db,
+  at: number,
   row: RunTable,
   action: string,
   details: Record<string, string>,
 ): Promise<void> {
   await insertAuditEvent(db, {
     id: `evt_${randomBytes(8).toString('hex')}`,
-    time: Date.now(),
+    time: at,
     actor: row.id,
     collection: row.collection,
     action,
@@ -172,6 +173,7 @@ async function auditRun(
 /** Seals and writes one stream's messages in order. */
 class Sender {
   private delivered = 0;
+  private revoked = false;
   private chain: Promise<void> = Promise.resolve();
   private readonly shared: Uint8Array;
 
@@ -197,7 +199,7 @@ class Sender {
     this.delivered = Math.max(this.delivered, bundle.version);
     await this.deps.db.transaction().execute(async (trx) => {
       await store.setDeliveredVersion(trx, this.row.id, bundle.version);
-      await auditRun(trx, this.row, 'run.deliver', {
+      await auditRun(trx, this.deps.now(), this.row, 'run.deliver', {
         version: String(bundle.version),
         names: bundle.entries.map((e) => e.name).join(','),
       });
@@ -243,19 +245,22 @@ class Sender {
 
   private async expire(stop: () => void): Promise<void> {
     if (await store.finishRun(this.deps.db, this.row.id, 'expired', this.deps.now())) {
-      await auditRun(this.deps.db, this.row, 'run.expire', {});
+      await auditRun(this.deps.db, this.deps.now(), this.row, 'run.expire', {});
     }
     await this.revoke('expired', stop);
   }
 
   private async revoke(reason: string, stop: () => void): Promise<void> {
+    // The TTL timer and the watcher can both see the end; one revocation is sent.
+    if (this.revoked) return;
+    this.revoked = true;
     this.send(
       Envelope.encode({
         runId: this.row.id,
         body: { $case: 'revocation', value: { reason } },
       }).finish(),
     );
-    await auditRun(this.deps.db, this.row, 'run.revoke', { reason });
+    await auditRun(this.deps.db, this.deps.now(), this.row, 'run.revoke', { reason });
     this.log.info({ reason }, 'revocation sent');
     this.call.end();
     stop();

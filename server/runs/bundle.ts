@@ -5,7 +5,7 @@ import {
   Layer,
 } from '../../proto/gen/runkeys/v1/runs.js';
 import { openValue } from '../crypto/keyring.js';
-import { PROVIDER_UNSET, providerEntries } from '../layers/provider-env.js';
+import { inheritedUnset, PROVIDER_FORBIDDEN, providerEntries } from '../layers/provider-env.js';
 import type { Credential, ProviderName } from '../layers/providers.js';
 import { collectionKeys, type ServiceDeps } from '../services/deps.js';
 import { envVarContext } from '../services/env-vars.js';
@@ -30,7 +30,8 @@ const PRECEDENCE: Layer[] = [Layer.LAYER_PROVIDER, Layer.LAYER_ACCOUNT, Layer.LA
  * 2. its environment variables;
  * 3. the runtime's provider credential, mapped to the names its SDKs read, and nothing of any
  *    other provider;
- * 4. precedence between layers, and names to remove from the inherited environment.
+ * 4. precedence between layers, names no layer may give, and names to remove from the
+ *    inherited environment.
  */
 export async function assembleBundle(deps: ServiceDeps, run: RunTable): Promise<Bundle> {
   return deps.db.transaction().execute(async (trx) => {
@@ -52,8 +53,9 @@ export async function assembleBundle(deps: ServiceDeps, run: RunTable): Promise<
     // 3.
     const provider = run.provider as ProviderName;
     const key = await getProviderKey(trx, run.collection, provider);
+    let credential: Credential = {};
     if (key !== undefined) {
-      const credential = JSON.parse(
+      credential = JSON.parse(
         openValue(keys, providerKeyContext(run.collection, provider), key.credential_sealed),
       ) as Credential;
       for (const e of providerEntries(provider, credential)) {
@@ -61,8 +63,8 @@ export async function assembleBundle(deps: ServiceDeps, run: RunTable): Promise<
       }
     }
     // 4.
-    const unset = [...PROVIDER_UNSET[provider]];
-    const { entries, conflicts } = resolve(candidates, unset);
+    const { entries, conflicts } = resolve(candidates, PROVIDER_FORBIDDEN[provider]);
+    const unset = inheritedUnset(provider, credential);
     return {
       version: Number(collection.version),
       entries,
@@ -79,13 +81,13 @@ async function allEnvVars(db: Db, collection: string) {
   return listEnvVars(db, collection, '', 1000);
 }
 
-function resolve(candidates: BundleEntry[], unset: string[]) {
+function resolve(candidates: BundleEntry[], forbidden: readonly string[]) {
   const rank = (l: Layer) => PRECEDENCE.indexOf(l);
   const byName = new Map<string, BundleEntry>();
   const conflicts: Conflict[] = [];
   const sorted = [...candidates].sort((a, b) => rank(a.layer) - rank(b.layer));
   for (const entry of sorted) {
-    if (unset.includes(entry.name)) {
+    if (forbidden.includes(entry.name)) {
       conflicts.push({ name: entry.name, winner: Layer.LAYER_UNSPECIFIED, loser: entry.layer });
       continue;
     }

@@ -7,10 +7,11 @@ import type { RunState } from '../store/schema.js';
 type Listener = () => void;
 type RunListener = (state: RunState) => void;
 
-interface Watched {
-  version: number;
-  listeners: Set<Listener>;
-}
+/**
+ * Each listener with the version it was last told of. Streams of one collection hold different
+ * versions: one may start watching with an older bundle than another stream has already seen.
+ */
+type Watched = Map<Listener, number>;
 
 /**
  * Tells attached streams when their collection's version moves or their run ends. The store is
@@ -37,14 +38,16 @@ export class ChangeWatcher {
   watchCollection(name: string, version: number, listener: Listener): () => void {
     let w = this.collections.get(name);
     if (w === undefined) {
-      w = { version, listeners: new Set() };
+      w = new Map();
       this.collections.set(name, w);
     }
-    w.version = Math.max(w.version, version);
-    w.listeners.add(listener);
+    w.set(listener, version);
+    const watched = w;
     return () => {
-      w.listeners.delete(listener);
-      if (w.listeners.size === 0) this.collections.delete(name);
+      watched.delete(listener);
+      if (watched.size === 0 && this.collections.get(name) === watched) {
+        this.collections.delete(name);
+      }
     };
   }
 
@@ -90,9 +93,14 @@ export class ChangeWatcher {
     const versions = await collectionVersions(this.db, [...this.collections.keys()]);
     for (const { name, version } of versions) {
       const w = this.collections.get(name);
-      if (w === undefined || Number(version) <= w.version) continue;
-      w.version = Number(version);
-      for (const l of [...w.listeners]) l();
+      if (w === undefined) continue;
+      const current = Number(version);
+      for (const [l, seen] of [...w]) {
+        // A listener that an earlier one removed in this loop is not told.
+        if (current <= seen || !w.has(l)) continue;
+        w.set(l, current);
+        l();
+      }
     }
     const states = await runStates(this.db, [...this.runs.keys()]);
     for (const { id, state } of states) {

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { credentials, Metadata } from '@grpc/grpc-js';
+import { type CallOptions, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { AdminTokenServiceClient, AuditServiceClient } from '../../proto/gen/runkeys/v1/admin.js';
 import { CollectionServiceClient } from '../../proto/gen/runkeys/v1/collections.js';
@@ -41,6 +41,8 @@ export interface TestServer {
 export interface TestServerOptions {
   dataDir?: string;
   masterKey?: string;
+  /** The server's clock; Date.now unless a test moves time itself. */
+  now?: () => number;
 }
 
 /** A real control plane on a loopback port with its own data dir and captured logs. */
@@ -60,7 +62,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       masterKey: options.masterKey,
     },
     log,
-    { stderr },
+    { stderr, now: options.now },
   );
   let rootToken = '';
   try {
@@ -106,13 +108,22 @@ export function closeClients(clients: AdminClients): void {
   for (const c of Object.values(clients)) c.close();
 }
 
-type Callback<Res> = (err: Error | null, res: Res) => void;
-type Method<Req, Res> = (req: Req, md: Metadata, cb: Callback<Res>) => unknown;
+type Callback<Res> = (err: ServiceError | null, res: Res) => void;
+/**
+ * The widest overload of a generated client method; TypeScript infers Req and Res from the last
+ * overload, which is this one.
+ */
+type Method<Req, Res> = (
+  req: Req,
+  md: Metadata,
+  options: Partial<CallOptions>,
+  cb: Callback<Res>,
+) => unknown;
 
 /** Calls a unary method with a token; resolves the response or rejects with the ServiceError. */
 export function call<Req, Res>(method: Method<Req, Res>, req: Req, token: string): Promise<Res> {
   return new Promise((resolve, reject) => {
-    method(req, metadataFor(token), (err, res) => (err === null ? resolve(res) : reject(err)));
+    method(req, metadataFor(token), {}, (err, res) => (err === null ? resolve(res) : reject(err)));
   });
 }
 
