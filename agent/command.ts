@@ -1,8 +1,43 @@
 import { Command } from 'commander';
 import { AgentConfigError, type AgentFlags, agentConfig } from './config.js';
 import { agentLogger } from './log.js';
-import { passThroughStage } from './output.js';
 import { type AgentIo, runAgent } from './run.js';
+import { Scrubber } from './scrub/scrubber.js';
+import { scrubbedWriter, scrubStage } from './scrub-stage.js';
+import { followTrajectory, parseTrajectorySpec, type TrajectorySpec } from './trajectory-follow.js';
+
+interface ScrubFlags {
+  marker?: string;
+  minLength: string;
+  idleMs: string;
+  trajectory: string[];
+  logLevel: string;
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+function scrubSettings(flags: ScrubFlags) {
+  const minLength = Number(flags.minLength);
+  const idleMs = Number(flags.idleMs);
+  if (!Number.isInteger(minLength) || minLength < 1) {
+    throw new AgentConfigError('--min-length must be a whole number of bytes, at least 1');
+  }
+  if (!Number.isInteger(idleMs) || idleMs < 1) {
+    throw new AgentConfigError('--idle-ms must be a whole number of milliseconds, at least 1');
+  }
+  const trajectories: TrajectorySpec[] = flags.trajectory.map((spec) => {
+    const parsed = parseTrajectorySpec(spec);
+    if (parsed === undefined) throw new AgentConfigError('--trajectory must be SRC:DST');
+    return parsed;
+  });
+  let scrubber: Scrubber;
+  try {
+    scrubber = new Scrubber({ minLength, marker: flags.marker });
+  } catch (err) {
+    throw new AgentConfigError(`--marker: ${(err as Error).message}`);
+  }
+  return { scrubber, idleMs, trajectories };
+}
 
 export const EXIT_USAGE = 64;
 
@@ -26,13 +61,27 @@ export function agentCommand(io: AgentIo): Command {
     .option('--on-revoke <what>', 'leave or terminate the command when the run ends', 'leave')
     .option('--ca-cert <path>', 'PEM CA to verify the control plane (env RUNKEYS_CA_CERT)')
     .option('--log-level <level>', 'agent log level', 'info')
+    .option('--marker <template>', 'scrub marker; {name} becomes the variable name')
+    .option('--min-length <bytes>', 'shortest value scrubbed', '8')
+    .option('--idle-ms <ms>', 'release held-back output after this much silence', '100')
+    .option(
+      '--trajectory <SRC:DST>',
+      'follow the JSON Lines file SRC and append its scrubbed copy to DST (repeatable)',
+      collect,
+      [],
+    )
     .action(async (command: string[], _local: unknown, cmd: Command) => {
       // Under `runkeys agent` the root program parses --addr and --ca-cert itself.
-      const flags = cmd.optsWithGlobals<AgentFlags & { logLevel: string }>();
-      const log = agentLogger(flags.logLevel);
+      const flags = cmd.optsWithGlobals<AgentFlags & ScrubFlags>();
       try {
+        const { scrubber, idleMs, trajectories } = scrubSettings(flags);
+        // The agent's own lines pass through the scrubber too.
+        const stderr = scrubbedWriter(scrubber, io.stderr) as NodeJS.WritableStream;
+        const log = agentLogger(flags.logLevel, stderr);
         const config = agentConfig(flags, command, io.env, process.cwd());
-        process.exitCode = await runAgent(config, passThroughStage(), io, log);
+        const stage = scrubStage(scrubber, log, { idleMs });
+        const companions = () => trajectories.map((t) => followTrajectory(t, scrubber, log));
+        process.exitCode = await runAgent(config, stage, { ...io, stderr }, log, companions);
       } catch (err) {
         if (!(err instanceof AgentConfigError)) throw err;
         io.stderr.write(`runkeys agent: ${err.message}\n`);

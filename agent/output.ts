@@ -1,4 +1,4 @@
-import { PassThrough, type Transform } from 'node:stream';
+import type { Transform } from 'node:stream';
 import type { BundleEntry } from '../proto/gen/runkeys/v1/runs.js';
 
 export type StreamName = 'stdout' | 'stderr';
@@ -11,9 +11,4 @@ export type StreamName = 'stdout' | 'stderr';
 export interface OutputStage {
   stream(name: StreamName): Transform;
   update(entries: BundleEntry[]): void;
-}
-
-/** A stage that passes bytes through unchanged. */
-export function passThroughStage(): OutputStage {
-  return { stream: () => new PassThrough(), update: () => {} };
 }

@@ -9,8 +9,14 @@ import { Session, type SessionEvent } from './session.js';
 
 export interface AgentIo {
   env: NodeJS.ProcessEnv;
+  stdin: NodeJS.ReadStream;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+}
+
+/** What runs beside the command for the run's life, started once the first bundle is in. */
+export interface Companion {
+  stop(): void;
 }
 
 const LAYER_NAMES: Record<number, string> = {
@@ -45,7 +51,9 @@ export async function runAgent(
   stage: OutputStage,
   io: AgentIo,
   log: Logger,
+  companions: () => Companion[] = () => [],
 ): Promise<number> {
+  let started: Companion[] = [];
   let child: Child | undefined;
   let finish: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => {
@@ -68,6 +76,7 @@ export async function runAgent(
     // 2.
     apply(e.bundle, config, stage, log);
     // 3.
+    if (e.first) started = companions();
     if (e.first && config.command.length > 0) {
       child = startChild(config.command, childEnvironment(io.env, e.bundle), stage, io, log);
       child.exited.then(finish);
@@ -86,6 +95,7 @@ export async function runAgent(
   process.off('SIGTERM', onTerm);
   process.off('SIGINT', onTerm);
   session.stop();
+  for (const c of started) c.stop();
   await running;
   return code;
 }
@@ -94,14 +104,14 @@ function apply(bundle: Bundle, config: AgentConfig, stage: OutputStage, log: Log
   stage.update(bundle.entries);
   for (const c of bundle.conflicts) {
     log.warn(
-      { name: c.name, winner: LAYER_NAMES[c.winner], loser: LAYER_NAMES[c.loser] },
+      { variable: c.name, winner: LAYER_NAMES[c.winner], loser: LAYER_NAMES[c.loser] },
       'two layers give the same name',
     );
   }
   const { text, keptOut } = toDotenv(bundle.entries);
   writeEnvFile(config.envFile, text);
   if (keptOut.length > 0) {
-    log.warn({ names: keptOut }, 'values no .env quoting carries exactly: environment only');
+    log.warn({ variables: keptOut }, 'values no .env quoting carries exactly: environment only');
   }
   log.info(
     { version: bundle.version, envFile: config.envFile, entries: bundle.entries.length },

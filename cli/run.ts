@@ -8,6 +8,7 @@ import { registerEnv } from './commands/env.js';
 import { registerOAuthClients } from './commands/oauth-clients.js';
 import { registerProviders } from './commands/providers.js';
 import { registerRuns } from './commands/runs.js';
+import { registerScrubCommand } from './commands/scrub.js';
 import { registerServer } from './commands/server.js';
 import { registerTokens } from './commands/tokens.js';
 import type { CliIo } from './context.js';
@@ -39,6 +40,7 @@ export function buildProgram(io: CliIo): Command {
   registerAudit(program, io);
   registerRuns(program, io);
   program.addCommand(agentCommand(io));
+  registerScrubCommand(program);
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }

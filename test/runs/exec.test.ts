@@ -115,7 +115,7 @@ describe('Exec mode (one-file agent)', () => {
 
   it('leaves a value no .env quoting carries out of the .env and names it', () => {
     expect(out.report.dotenv).not.toContain('BOTH_QUOTES');
-    expect(out.stderr).toContain('"names":["BOTH_QUOTES"]');
+    expect(out.stderr).toContain('"variables":["BOTH_QUOTES"]');
     expect(out.stderr).not.toContain(ENV_ONLY.BOTH_QUOTES);
   });
 
