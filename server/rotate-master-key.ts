@@ -57,7 +57,8 @@ export async function rotateMasterKey(
           '(head -c 32 /dev/urandom | base64)',
       );
     }
-    const writesFile = source === 'file' && (env.next === undefined || env.next === '');
+    // A key that lives in master.key is replaced there, by the given key or a fresh one.
+    const writesFile = source === 'file';
     // 3.
     if (writesFile) {
       writeFileAtomic(

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { AdminTokenServiceService, AuditServiceService } from '../../proto/gen/runkeys/v1/admin.js';
 import { CollectionServiceService } from '../../proto/gen/runkeys/v1/collections.js';
 import { EnvVarServiceService } from '../../proto/gen/runkeys/v1/env_vars.js';
@@ -120,7 +120,8 @@ export function buildGrpcServer(
   );
   health.addToServer(server);
 
-  const definitions = loadSync(PROTO_FILES, { includeDirs: [protoRoot()] });
+  // Reflection describes the runkeys services and the health service alike.
+  const definitions = loadSync([...PROTO_FILES, healthProtoPath], { includeDirs: [protoRoot()] });
   new ReflectionService(definitions).addToServer(server);
   return { server, health };
 }

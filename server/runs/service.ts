@@ -87,7 +87,9 @@ function labelsOf(labels: Record<string, string>): Record<string, string> {
 
 function ttlOf(seconds: number): number {
   if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_TTL_SECONDS) {
-    throw invalid(`"ttl_seconds" must be between 0 (one hour) and ${MAX_TTL_SECONDS}`);
+    throw invalid(
+      `"ttl_seconds" must be between 0 (one hour) and ${MAX_TTL_SECONDS}; got ${seconds}`,
+    );
   }
   return seconds === 0 ? DEFAULT_TTL_SECONDS : seconds;
 }

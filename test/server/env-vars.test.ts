@@ -59,7 +59,8 @@ describe('EnvVarService', () => {
     const f = await failure(call(env.createEnvVar.bind(env), req, srv.rootToken));
     expect(f.code).toBe(status.INVALID_ARGUMENT);
     expect(f.details).toBe(
-      '"name" LD_PRELOAD changes how the sandbox loads code or finds programs; set "allow_override" (--allow-override) to store it anyway',
+      '"name" must not name a variable that changes how the sandbox loads code or finds ' +
+        'programs unless "allow_override" is set (--allow-override); got LD_PRELOAD',
     );
     await call(env.createEnvVar.bind(env), { ...req, allowOverride: true }, srv.rootToken);
   });

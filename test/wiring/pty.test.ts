@@ -31,7 +31,7 @@ describe('runkeys agent on a terminal', () => {
     const run = await cp.createRun('acme', 'anthropic');
     const sandbox = makeSandbox();
     const script =
-      'process.stdout.write(`tty ${process.stdout.isTTY} ${process.stdin.isTTY}\n`);' +
+      'process.stdout.write("tty " + process.stdout.isTTY + " " + process.stdin.isTTY + "\\n");' +
       'console.log("\\x1b[31m" + process.env.API_TOKEN + "\\x1b[0m");';
     const term = pty.spawn(
       process.execPath,
