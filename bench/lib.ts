@@ -29,9 +29,12 @@ export interface SpawnedServer {
 /** Starts `runkeys server` on a free loopback port and waits for its "listening" line. */
 export function startServerProcess(dataDir: string): Promise<SpawnedServer> {
   const tokenFile = join(dataDir, 'root-token');
+  // BENCH_SERVER_NODE_ARGS passes node flags to the server, e.g. "--cpu-prof".
+  const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const child = spawn(
     process.execPath,
     [
+      ...nodeArgs,
       CLI,
       'server',
       '--listen',
@@ -50,7 +53,12 @@ export function startServerProcess(dataDir: string): Promise<SpawnedServer> {
       const line = seen.split('\n').find((l) => l.includes('"msg":"listening"'));
       if (line === undefined) return;
       child.stderr?.off('data', onData);
-      child.stderr?.resume();
+      // Warnings and errors of the server are shown; the rest of its log is dropped.
+      child.stderr?.on('data', (chunk: Buffer) => {
+        for (const l of chunk.toString('utf8').split('\n')) {
+          if (/"level":(40|50|60)/.test(l)) process.stderr.write(`server: ${l}\n`);
+        }
+      });
       const { address } = JSON.parse(line) as { address: string };
       resolve({
         child,

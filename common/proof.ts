@@ -1,35 +1,48 @@
 import {
-  createHmac,
   createPrivateKey,
   createPublicKey,
+  generateKeyPairSync,
   type KeyObject,
   sign,
   verify,
 } from 'node:crypto';
 
 /**
- * Attach proofs (docs/protocol.md). A 256-bit credential (the bootstrap secret, or a resume
- * credential) never crosses the wire; it seeds an Ed25519 key pair. The control plane keeps only
- * the public half (the verifier); the agent signs a statement that names the run and its own
- * ephemeral X25519 key. A logged request therefore cannot bind another key, and a copy of the
- * database cannot forge a proof.
+ * Attach proofs (docs/protocol.md). A credential (the bootstrap secret, or a resume
+ * credential) is the 32-byte seed of an Ed25519 key pair (RFC 8032), made by the control plane,
+ * which keeps only the public half (the verifier). The credential never crosses the wire: the
+ * agent signs a statement that names the run and its own ephemeral X25519 key. A logged request
+ * therefore cannot bind another key, and a copy of the database cannot forge a proof.
  */
 export type ProofKind = 'bootstrap' | 'resume';
 
-const SEED_LABEL = 'runkeys/proof-seed/v1';
 export const CREDENTIAL_BYTES = 32;
 const SIGNATURE_BYTES = 64;
 const PUBLIC_KEY_BYTES = 32;
 
-/** DER prefixes that wrap a raw Ed25519 seed (PKCS#8) and public key (SPKI) for node:crypto. */
+/** DER prefix that wraps a raw Ed25519 seed as PKCS#8 for node:crypto. */
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
-/** Ed25519 through node:crypto (RFC 8032): the same keys and signatures as any other. */
+export interface Credential {
+  /** The seed: what the holder keeps secret. */
+  credential: Buffer;
+  /** The public key, base64: what the control plane stores. */
+  verifier: string;
+}
+
+/** A fresh credential and its verifier. */
+export function newCredential(): Credential {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const d = privateKey.export({ format: 'jwk' }).d ?? '';
+  const x = publicKey.export({ format: 'jwk' }).x ?? '';
+  return {
+    credential: Buffer.from(d, 'base64url'),
+    verifier: Buffer.from(x, 'base64url').toString('base64'),
+  };
+}
+
 function signingKeyOf(credential: Uint8Array): KeyObject {
-  const seed = createHmac('sha256', credential).update(SEED_LABEL).digest();
-  const der = Buffer.concat([PKCS8_PREFIX, seed]);
-  seed.fill(0);
+  const der = Buffer.concat([PKCS8_PREFIX, credential]);
   const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
   der.fill(0);
   return key;
@@ -40,7 +53,7 @@ export function statement(kind: ProofKind, runId: string, agentPublicKey: Uint8A
   return Buffer.from(`runkeys attach v1\n${kind}\n${runId}\n${key}`, 'utf8');
 }
 
-/** The public verifier of a credential, base64; what the control plane stores. */
+/** The verifier of a credential, base64 (what newCredential returned beside it). */
 export function verifierOf(credential: Uint8Array): string {
   const jwk = createPublicKey(signingKeyOf(credential)).export({ format: 'jwk' });
   return Buffer.from(jwk.x ?? '', 'base64url').toString('base64');
@@ -51,7 +64,7 @@ export function prove(
   kind: ProofKind,
   runId: string,
   agentPublicKey: Uint8Array,
-): Uint8Array {
+): Buffer {
   return sign(null, statement(kind, runId, agentPublicKey), signingKeyOf(credential));
 }
 
@@ -64,10 +77,10 @@ export function verifyProof(
 ): boolean {
   const raw = Buffer.from(verifier, 'base64');
   if (raw.length !== PUBLIC_KEY_BYTES || proof.length !== SIGNATURE_BYTES) return false;
+  // A JWK imports several times faster than the same key as DER.
   const key = createPublicKey({
-    key: Buffer.concat([SPKI_PREFIX, raw]),
-    format: 'der',
-    type: 'spki',
+    key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') },
+    format: 'jwk',
   });
   return verify(null, statement(kind, runId, agentPublicKey), key, proof);
 }

@@ -1,4 +1,10 @@
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  type KeyObject,
+} from 'node:crypto';
 import nacl from 'tweetnacl';
 
 /**
@@ -21,8 +27,7 @@ export class BundleError extends Error {
   }
 }
 
-/** DER prefixes that wrap raw X25519 keys for node:crypto. */
-const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+/** DER prefix that wraps a raw X25519 private key for node:crypto. */
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const SIGMA = Buffer.from('expand 32-byte k', 'ascii');
 
@@ -39,6 +44,25 @@ const hsalsa20 = (
     };
   }
 ).lowlevel.crypto_core_hsalsa20;
+
+/**
+ * Imported private keys, by the buffer that holds them: the control plane's run key is used
+ * for every stream of its runs, and importing it each time would cost more than the exchange.
+ */
+const privateKeys = new WeakMap<Uint8Array, KeyObject>();
+
+function privateKeyObject(secretKey: Uint8Array): KeyObject {
+  let key = privateKeys.get(secretKey);
+  if (key === undefined) {
+    key = createPrivateKey({
+      key: Buffer.concat([PKCS8_PREFIX, secretKey]),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    privateKeys.set(secretKey, key);
+  }
+  return key;
+}
 
 export interface KeyPair {
   publicKey: Uint8Array;
@@ -63,15 +87,11 @@ export function sharedKey(publicKey: Uint8Array, secretKey: Uint8Array): Uint8Ar
   let secret: Buffer;
   try {
     secret = diffieHellman({
-      privateKey: createPrivateKey({
-        key: Buffer.concat([PKCS8_PREFIX, secretKey]),
-        format: 'der',
-        type: 'pkcs8',
-      }),
+      privateKey: privateKeyObject(secretKey),
+      // A JWK imports several times faster than the same key as DER.
       publicKey: createPublicKey({
-        key: Buffer.concat([SPKI_PREFIX, publicKey]),
-        format: 'der',
-        type: 'spki',
+        key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(publicKey).toString('base64url') },
+        format: 'jwk',
       }),
     });
   } catch {

@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ServerWritableStream, StatusObject } from '@grpc/grpc-js';
-import { verifierOf, verifyProof } from '../../common/proof.js';
+import { newCredential, verifyProof } from '../../common/proof.js';
 import { PUBLIC_KEY_BYTES, sealWith, sharedKey } from '../../common/sealing.js';
 import {
   type AttachRequest,
@@ -65,27 +65,43 @@ async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> 
     throw invalid('exactly one of "bootstrap_proof" and "resume_proof" must be set');
   }
   // 2.
-  const resume = randomBytes(32);
-  const row = bootstrap
-    ? await claimWithBootstrap(deps, req, verifierOf(resume))
-    : await claimWithResume(deps, req, verifierOf(resume));
+  const claim = bootstrap ? await checkBootstrap(deps, req) : await checkResume(deps, req);
+  const row = claim.row;
   const log = baseLog.child({ run: row.id, collection: row.collection });
   const runKey = await deps.runKeys.byId(row.run_key_id);
   if (runKey === undefined) throw new Error(`run key ${row.run_key_id} is missing`);
+
+  // 3. The bundle is assembled first; one transaction then claims the run (or rotates the
+  // resume credential) and records the attach and the delivery, so a refused claim sends
+  // nothing and an attach costs one write.
+  const resume = newCredential();
+  const bundle = await assembleBundle(deps, row);
+  bundle.resumeCredential = resume.credential.toString('base64url');
+  resume.credential.fill(0);
+  const claimed = await deps.db.transaction().execute(async (trx) => {
+    if (!(await claim.commit(trx, resume.verifier))) return false;
+    await auditRun(trx, deps.now(), row, bootstrap ? 'run.attach' : 'run.resume', {});
+    await recordDelivery(trx, deps.now(), row, bundle);
+    return true;
+  });
+  if (!claimed) throw unauthenticated(bootstrap ? ATTACH_REFUSED : RESUME_REFUSED);
   log.info({ resume: !bootstrap }, bootstrap ? 'agent attached' : 'agent resumed');
 
-  // 3. and 4.
-  const sender = new Sender(deps, log, call, row, runKey);
-  await sender.deliver(resume.toString('base64url'), bootstrap ? 0 : Number(req.heldVersion));
-  resume.fill(0);
+  // 4.
+  const sender = new Sender(deps, log, call, claim.attached, runKey);
+  sender.sendBundle(bundle);
   await sender.follow();
 }
 
-async function claimWithBootstrap(
-  deps: RunDeps,
-  req: AttachRequest,
-  resumeVerifier: string,
-): Promise<RunTable> {
+/** A verified request, and the conditional write that claims the run for it. */
+interface Claim {
+  row: RunTable;
+  /** The row as it is once claimed. */
+  attached: RunTable;
+  commit(trx: Db, resumeVerifier: string): Promise<boolean>;
+}
+
+async function checkBootstrap(deps: RunDeps, req: AttachRequest): Promise<Claim> {
   const row = await store.getRun(deps.db, req.runId);
   const now = deps.now();
   const ok =
@@ -106,24 +122,19 @@ async function claimWithBootstrap(
   }
   const agentKey = Buffer.from(req.agentPublicKey).toString('base64');
   const verifier = row.bootstrap_verifier;
-  const claimed = await deps.db.transaction().execute(async (trx) => {
-    const ok = await store.claimBootstrap(trx, row.id, verifier, {
-      agent_public_key: agentKey,
-      attached_at: now,
-      resume_verifier: resumeVerifier,
-    });
-    if (ok) await auditRun(trx, deps.now(), row, 'run.attach', {});
-    return ok;
-  });
-  if (!claimed) throw unauthenticated(ATTACH_REFUSED);
-  return { ...row, state: 'attached', agent_public_key: agentKey, attached_at: now };
+  return {
+    row,
+    attached: { ...row, state: 'attached', agent_public_key: agentKey, attached_at: now },
+    commit: (trx, resumeVerifier) =>
+      store.claimBootstrap(trx, row.id, verifier, {
+        agent_public_key: agentKey,
+        attached_at: now,
+        resume_verifier: resumeVerifier,
+      }),
+  };
 }
 
-async function claimWithResume(
-  deps: RunDeps,
-  req: AttachRequest,
-  resumeVerifier: string,
-): Promise<RunTable> {
+async function checkResume(deps: RunDeps, req: AttachRequest): Promise<Claim> {
   const row = await store.getRun(deps.db, req.runId);
   if (row === undefined || row.agent_public_key === null) throw unauthenticated(RESUME_REFUSED);
   const bound = Buffer.from(row.agent_public_key, 'base64');
@@ -140,15 +151,19 @@ async function claimWithResume(
   // Keep the credential just used as the previous one until the agent proves with the new one:
   // a stream that breaks before the agent gets the new credential does not lock it out.
   const keep = used === row.resume_verifier ? used : (row.resume_prev_verifier ?? used);
-  const rotated = await deps.db.transaction().execute(async (trx) => {
-    const ok = await store.rotateResume(trx, row.id, used, resumeVerifier, keep);
-    if (ok) await auditRun(trx, deps.now(), row, 'run.resume', {});
-    return ok;
+  return {
+    row,
+    attached: row,
+    commit: (trx, resumeVerifier) => store.rotateResume(trx, row.id, used, resumeVerifier, keep),
+  };
+}
+
+async function recordDelivery(db: Db, at: number, row: RunTable, bundle: Bundle): Promise<void> {
+  await store.setDeliveredVersion(db, row.id, bundle.version);
+  await auditRun(db, at, row, 'run.deliver', {
+    version: String(bundle.version),
+    names: bundle.entries.map((e) => e.name).join(','),
   });
-  if (!rotated) {
-    throw unauthenticated(RESUME_REFUSED);
-  }
-  return row;
 }
 
 async function auditRun(
@@ -187,24 +202,23 @@ class Sender {
     this.shared = sharedKey(Buffer.from(row.agent_public_key ?? '', 'base64'), runKey.secretKey);
   }
 
-  /** Sends the current bundle when it is newer than what the agent holds, or always with a
-   * resume credential (the agent must learn the rotated one). */
-  async deliver(resumeCredential: string, held: number): Promise<void> {
-    const bundle: Bundle = await assembleBundle(this.deps, this.row);
-    if (resumeCredential === '' && bundle.version <= Math.max(held, this.delivered)) return;
-    bundle.resumeCredential = resumeCredential;
+  /** Sends a bundle; the caller has recorded its delivery. */
+  sendBundle(bundle: Bundle): void {
     this.send(
       Envelope.encode({ runId: this.row.id, body: { $case: 'bundle', value: bundle } }).finish(),
     );
     this.delivered = Math.max(this.delivered, bundle.version);
-    await this.deps.db.transaction().execute(async (trx) => {
-      await store.setDeliveredVersion(trx, this.row.id, bundle.version);
-      await auditRun(trx, this.deps.now(), this.row, 'run.deliver', {
-        version: String(bundle.version),
-        names: bundle.entries.map((e) => e.name).join(','),
-      });
-    });
     this.log.info({ version: bundle.version, entries: bundle.entries.length }, 'bundle delivered');
+  }
+
+  /** Sends the current bundle when it is newer than what the agent holds. */
+  private async update(): Promise<void> {
+    const bundle = await assembleBundle(this.deps, this.row);
+    if (bundle.version <= this.delivered) return;
+    await this.deps.db
+      .transaction()
+      .execute((trx) => recordDelivery(trx, this.deps.now(), this.row, bundle));
+    this.sendBundle(bundle);
   }
 
   follow(): Promise<void> {
@@ -223,7 +237,7 @@ class Sender {
       };
       cleanups.push(
         deps.watcher.watchCollection(row.collection, this.delivered, () =>
-          enqueue(() => this.deliver('', 0)),
+          enqueue(() => this.update()),
         ),
       );
       cleanups.push(

@@ -7,7 +7,7 @@ import {
 import { openValue } from '../crypto/keyring.js';
 import { inheritedUnset, PROVIDER_FORBIDDEN, providerEntries } from '../layers/provider-env.js';
 import type { Credential, ProviderName } from '../layers/providers.js';
-import { collectionKeys, type ServiceDeps } from '../services/deps.js';
+import type { ServiceDeps } from '../services/deps.js';
 import { envVarContext } from '../services/env-vars.js';
 import { providerKeyContext } from '../services/provider-keys.js';
 import { getCollection } from '../store/collections.js';
@@ -38,7 +38,7 @@ export async function assembleBundle(deps: ServiceDeps, run: RunTable): Promise<
     // 1.
     const collection = await getCollection(trx, run.collection);
     if (collection === undefined) throw new Error(`collection of run ${run.id} is gone`);
-    const keys = await collectionKeys(deps, trx, run.collection);
+    const keys = deps.keyring.openDataKey(collection.name, collection.data_key_sealed);
     const candidates: BundleEntry[] = [];
     // 2.
     for (const row of await allEnvVars(trx, run.collection)) {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { verifierOf } from '../../common/proof.js';
+import { newCredential } from '../../common/proof.js';
 import {
   type Run,
   type RunServiceServer,
@@ -118,7 +118,7 @@ export function runHandlers(deps: RunDeps): Handlers<RunServiceServer> {
       const ttl = ttlOf(req.ttlSeconds);
       const labels = labelsOf(req.labels);
       const runKey = await deps.runKeys.current();
-      const secret = randomBytes(32);
+      const bootstrap = newCredential();
       const now = deps.now();
       const row: RunTable = {
         id: `run_${randomBytes(8).toString('hex')}`,
@@ -134,7 +134,7 @@ export function runHandlers(deps: RunDeps): Handlers<RunServiceServer> {
         end_reason: '',
         created_by: principal.tokenId,
         run_key_id: runKey.id,
-        bootstrap_verifier: verifierOf(secret),
+        bootstrap_verifier: bootstrap.verifier,
         bootstrap_expires_at: now + BOOTSTRAP_LIFETIME_MS,
         agent_public_key: null,
         attached_at: null,
@@ -161,7 +161,7 @@ export function runHandlers(deps: RunDeps): Handlers<RunServiceServer> {
       log.info({ run: row.id, collection, provider: runtime.provider }, 'run created');
       return {
         run: toRun(row, now),
-        bootstrapSecret: secret.toString('base64url'),
+        bootstrapSecret: bootstrap.credential.toString('base64url'),
         serverPublicKey: Buffer.from(runKey.publicKey).toString('base64'),
       };
     },
