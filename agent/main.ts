@@ -1,6 +1,14 @@
+import net from 'node:net';
 import { agentCommand } from './command.js';
 
 // The one-file agent (dist/runkeys-agent.cjs): `node runkeys-agent.cjs [flags] -- CMD ...`.
+
+// Start-up time matters here. net.isIPv6 compiles a large regular expression on first use
+// (over 10 ms on a small machine) and grpc-js calls it for every address, IPv4 ones too; a
+// string without a colon is never an IPv6 address, so those skip the expression.
+const isIPv6 = net.isIPv6;
+net.isIPv6 = (input: string) => input.includes(':') && isIPv6(input);
+
 const io = {
   env: process.env,
   stdin: process.stdin,

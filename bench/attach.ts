@@ -65,9 +65,7 @@ async function drive(address: string, jobs: Job[], open: boolean): Promise<numbe
     while (next < jobs.length) await one(client, jobs[next++]!);
   };
   // Connections are made before the clock starts.
-  await Promise.all(
-    clients.map((c) => new Promise((r) => c.waitForReady(Date.now() + 10_000, r))),
-  );
+  await Promise.all(clients.map((c) => new Promise((r) => c.waitForReady(Date.now() + 10_000, r))));
   const t0 = performance.now();
   await Promise.all(clients.map(worker));
   const seconds = (performance.now() - t0) / 1000;
