@@ -11,7 +11,7 @@ import {
 import { ApiError, invalid, precondition } from '../errors.js';
 import { toStatus } from '../grpc/adapter.js';
 import type { Logger } from '../logger.js';
-import { insertAuditEvent } from '../store/audit.js';
+import { insertAuditEvent, type NewAuditEvent } from '../store/audit.js';
 import type { Db } from '../store/db.js';
 import * as store from '../store/runs.js';
 import type { RunTable } from '../store/schema.js';
@@ -79,17 +79,22 @@ async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> 
   bundle.resumeCredential = resume.credential.toString('base64url');
   resume.credential.fill(0);
   const claimed = await deps.db.transaction().execute(async (trx) => {
-    if (!(await claim.commit(trx, resume.verifier))) return false;
-    await auditRun(trx, deps.now(), row, bootstrap ? 'run.attach' : 'run.resume', {});
-    await recordDelivery(trx, deps.now(), row, bundle);
+    if (!(await claim.commit(trx, resume.verifier, bundle.version))) return false;
+    const at = deps.now();
+    await insertAuditEvent(trx, [
+      runEvent(at, row, bootstrap ? 'run.attach' : 'run.resume', {}),
+      deliveryEvent(at, row, bundle),
+    ]);
     return true;
   });
   if (!claimed) throw unauthenticated(bootstrap ? ATTACH_REFUSED : RESUME_REFUSED);
-  log.info({ resume: !bootstrap }, bootstrap ? 'agent attached' : 'agent resumed');
-
   // 4.
   const sender = new Sender(deps, log, call, claim.attached, runKey);
-  sender.sendBundle(bundle);
+  sender.sendBundle(bundle, false);
+  log.info(
+    { version: bundle.version, entries: bundle.entries.length },
+    bootstrap ? 'agent attached; bundle delivered' : 'agent resumed; bundle delivered',
+  );
   await sender.follow();
 }
 
@@ -98,7 +103,8 @@ interface Claim {
   row: RunTable;
   /** The row as it is once claimed. */
   attached: RunTable;
-  commit(trx: Db, resumeVerifier: string): Promise<boolean>;
+  /** Claims the run and records the version of the bundle it is about to receive. */
+  commit(trx: Db, resumeVerifier: string, version: number): Promise<boolean>;
 }
 
 async function checkBootstrap(deps: RunDeps, req: AttachRequest): Promise<Claim> {
@@ -125,11 +131,12 @@ async function checkBootstrap(deps: RunDeps, req: AttachRequest): Promise<Claim>
   return {
     row,
     attached: { ...row, state: 'attached', agent_public_key: agentKey, attached_at: now },
-    commit: (trx, resumeVerifier) =>
+    commit: (trx, resumeVerifier, version) =>
       store.claimBootstrap(trx, row.id, verifier, {
         agent_public_key: agentKey,
         attached_at: now,
         resume_verifier: resumeVerifier,
+        delivered_version: version,
       }),
   };
 }
@@ -154,17 +161,22 @@ async function checkResume(deps: RunDeps, req: AttachRequest): Promise<Claim> {
   return {
     row,
     attached: row,
-    commit: (trx, resumeVerifier) => store.rotateResume(trx, row.id, used, resumeVerifier, keep),
+    commit: (trx, resumeVerifier, version) =>
+      store.rotateResume(trx, row.id, used, resumeVerifier, keep, version),
   };
 }
 
 async function recordDelivery(db: Db, at: number, row: RunTable, bundle: Bundle): Promise<void> {
   await store.setDeliveredVersion(db, row.id, bundle.version);
-  await auditRun(db, at, row, 'run.deliver', {
+  await insertAuditEvent(db, deliveryEvent(at, row, bundle));
+}
+
+/** A delivery names the version and the variables delivered, never a value. */
+const deliveryEvent = (at: number, row: RunTable, bundle: Bundle): NewAuditEvent =>
+  runEvent(at, row, 'run.deliver', {
     version: String(bundle.version),
     names: bundle.entries.map((e) => e.name).join(','),
   });
-}
 
 async function auditRun(
   db: Db,
@@ -173,7 +185,16 @@ async function auditRun(
   action: string,
   details: Record<string, string>,
 ): Promise<void> {
-  await insertAuditEvent(db, {
+  await insertAuditEvent(db, runEvent(at, row, action, details));
+}
+
+function runEvent(
+  at: number,
+  row: RunTable,
+  action: string,
+  details: Record<string, string>,
+): NewAuditEvent {
+  return {
     id: `evt_${randomBytes(8).toString('hex')}`,
     time: at,
     actor: row.id,
@@ -182,7 +203,7 @@ async function auditRun(
     target: row.id,
     fingerprint: '',
     details: JSON.stringify(details),
-  });
+  };
 }
 
 /** Seals and writes one stream's messages in order. */
@@ -203,12 +224,17 @@ class Sender {
   }
 
   /** Sends a bundle; the caller has recorded its delivery. */
-  sendBundle(bundle: Bundle): void {
+  sendBundle(bundle: Bundle, log = true): void {
     this.send(
       Envelope.encode({ runId: this.row.id, body: { $case: 'bundle', value: bundle } }).finish(),
     );
     this.delivered = Math.max(this.delivered, bundle.version);
-    this.log.info({ version: bundle.version, entries: bundle.entries.length }, 'bundle delivered');
+    if (log) {
+      this.log.info(
+        { version: bundle.version, entries: bundle.entries.length },
+        'update delivered',
+      );
+    }
   }
 
   /** Sends the current bundle when it is newer than what the agent holds. */

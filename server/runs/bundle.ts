@@ -24,8 +24,10 @@ import type { RunTable } from '../store/schema.js';
 const PRECEDENCE: Layer[] = [Layer.LAYER_PROVIDER, Layer.LAYER_ACCOUNT, Layer.LAYER_ENV];
 
 /**
- * Assembles what one run receives, read in one transaction so the version and the values
- * agree:
+ * Assembles what one run receives. The version is read before the values, without a
+ * transaction: a change that lands in between makes the values newer than the version they
+ * carry, and the change's own version bump then sends them again, so an agent never keeps a
+ * value older than its version says.
  * 1. the collection's version;
  * 2. its environment variables;
  * 3. the runtime's provider credential, mapped to the names its SDKs read, and nothing of any
@@ -34,46 +36,45 @@ const PRECEDENCE: Layer[] = [Layer.LAYER_PROVIDER, Layer.LAYER_ACCOUNT, Layer.LA
  *    inherited environment.
  */
 export async function assembleBundle(deps: ServiceDeps, run: RunTable): Promise<Bundle> {
-  return deps.db.transaction().execute(async (trx) => {
-    // 1.
-    const collection = await getCollection(trx, run.collection);
-    if (collection === undefined) throw new Error(`collection of run ${run.id} is gone`);
-    const keys = deps.keyring.openDataKey(collection.name, collection.data_key_sealed);
-    const candidates: BundleEntry[] = [];
-    // 2.
-    for (const row of await allEnvVars(trx, run.collection)) {
-      candidates.push({
-        name: row.name,
-        value: openValue(keys, envVarContext(row.collection, row.name), row.value_sealed),
-        layer: Layer.LAYER_ENV,
-        sensitive: row.sensitive === 1,
-        expireTime: undefined,
-      });
+  const { db } = deps;
+  // 1.
+  const collection = await getCollection(db, run.collection);
+  if (collection === undefined) throw new Error(`collection of run ${run.id} is gone`);
+  const keys = deps.keyring.openDataKey(collection.name, collection.data_key_sealed);
+  const candidates: BundleEntry[] = [];
+  // 2.
+  for (const row of await allEnvVars(db, run.collection)) {
+    candidates.push({
+      name: row.name,
+      value: openValue(keys, envVarContext(row.collection, row.name), row.value_sealed),
+      layer: Layer.LAYER_ENV,
+      sensitive: row.sensitive === 1,
+      expireTime: undefined,
+    });
+  }
+  // 3.
+  const provider = run.provider as ProviderName;
+  const key = await getProviderKey(db, run.collection, provider);
+  let credential: Credential = {};
+  if (key !== undefined) {
+    credential = JSON.parse(
+      openValue(keys, providerKeyContext(run.collection, provider), key.credential_sealed),
+    ) as Credential;
+    for (const e of providerEntries(provider, credential)) {
+      candidates.push({ ...e, layer: Layer.LAYER_PROVIDER, expireTime: undefined });
     }
-    // 3.
-    const provider = run.provider as ProviderName;
-    const key = await getProviderKey(trx, run.collection, provider);
-    let credential: Credential = {};
-    if (key !== undefined) {
-      credential = JSON.parse(
-        openValue(keys, providerKeyContext(run.collection, provider), key.credential_sealed),
-      ) as Credential;
-      for (const e of providerEntries(provider, credential)) {
-        candidates.push({ ...e, layer: Layer.LAYER_PROVIDER, expireTime: undefined });
-      }
-    }
-    // 4.
-    const { entries, conflicts } = resolve(candidates, PROVIDER_FORBIDDEN[provider]);
-    const unset = inheritedUnset(provider, credential);
-    return {
-      version: Number(collection.version),
-      entries,
-      files: [],
-      unset,
-      conflicts,
-      resumeCredential: '',
-    };
-  });
+  }
+  // 4.
+  const { entries, conflicts } = resolve(candidates, PROVIDER_FORBIDDEN[provider]);
+  const unset = inheritedUnset(provider, credential);
+  return {
+    version: Number(collection.version),
+    entries,
+    files: [],
+    unset,
+    conflicts,
+    resumeCredential: '',
+  };
 }
 
 async function allEnvVars(db: Db, collection: string) {

@@ -5,8 +5,11 @@ import type { AuditEventTable } from './schema.js';
 
 export type NewAuditEvent = Insertable<AuditEventTable>;
 
-export async function insertAuditEvent(db: Db, row: NewAuditEvent): Promise<void> {
-  await db.insertInto('audit_events').values(row).execute();
+export async function insertAuditEvent(
+  db: Db,
+  rows: NewAuditEvent | NewAuditEvent[],
+): Promise<void> {
+  await db.insertInto('audit_events').values(rows).execute();
 }
 
 export interface AuditFilter {

@@ -32,7 +32,10 @@ export async function claimBootstrap(
   db: Db,
   id: string,
   verifier: string,
-  patch: Pick<RunTable, 'agent_public_key' | 'attached_at' | 'resume_verifier'>,
+  patch: Pick<
+    RunTable,
+    'agent_public_key' | 'attached_at' | 'resume_verifier' | 'delivered_version'
+  >,
 ): Promise<boolean> {
   const res = await db
     .updateTable('runs')
@@ -51,10 +54,15 @@ export async function rotateResume(
   used: string,
   next: string,
   keepPrevious: string,
+  deliveredVersion: number,
 ): Promise<boolean> {
   const res = await db
     .updateTable('runs')
-    .set({ resume_verifier: next, resume_prev_verifier: keepPrevious })
+    .set({
+      resume_verifier: next,
+      resume_prev_verifier: keepPrevious,
+      delivered_version: deliveredVersion,
+    })
     .where('id', '=', id)
     .where('state', '=', 'attached')
     .where((eb) => eb.or([eb('resume_verifier', '=', used), eb('resume_prev_verifier', '=', used)]))
