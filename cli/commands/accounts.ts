@@ -6,10 +6,10 @@ import {
   type TokenSet,
 } from '../../proto/gen/runkeys/v1/oauth.js';
 import { makeClient, unary } from '../client.js';
-import { adminConnection, type CliIo, isoTime, printJson, printTable } from '../context.js';
+import { adminConnection, type CliIo, isoTime, printJson } from '../context.js';
 import { UsageError } from '../errors.js';
 import { readSecret } from '../input.js';
-import { allPages } from '../pages.js';
+import { addReadAndDelete } from '../resource.js';
 
 const STATUS: Record<number, string> = {
   [AccountStatus.ACCOUNT_STATUS_CONNECTED]: 'connected',
@@ -115,47 +115,25 @@ export function registerAccounts(program: Command, io: CliIo): void {
       },
     );
 
-  cmd
-    .command('get <name>')
-    .requiredOption('--collection <name>', 'collection')
-    .option('--json', 'print JSON')
-    .action(async (name: string, opts: { collection: string; json?: boolean }, c: Command) => {
+  addReadAndDelete(cmd, io, {
+    key: 'name',
+    noun: 'account',
+    columns: COLUMNS,
+    row: accountRow,
+    json: accountJson,
+    async get(c, collection, name) {
       const { conn, api } = client(c);
-      const res = await unary(conn, api.getConnectedAccount.bind(api), {
-        collection: opts.collection,
-        name,
-      });
-      if (opts.json === true) printJson(io, accountJson(res.account!));
-      else printTable(io, COLUMNS, [accountRow(res.account!)]);
-    });
-
-  cmd
-    .command('list')
-    .requiredOption('--collection <name>', 'collection')
-    .option('--json', 'print JSON')
-    .action(async (opts: { collection: string; json?: boolean }, c: Command) => {
+      return (await unary(conn, api.getConnectedAccount.bind(api), { collection, name })).account!;
+    },
+    async list(c, collection, pageToken) {
       const { conn, api } = client(c);
-      const rows = await allPages(async (pageToken) => {
-        const res = await unary(conn, api.listConnectedAccounts.bind(api), {
-          collection: opts.collection,
-          pageSize: 0,
-          pageToken,
-        });
-        return { items: res.accounts, next: res.nextPageToken };
-      });
-      if (opts.json === true) printJson(io, rows.map(accountJson));
-      else printTable(io, COLUMNS, rows.map(accountRow));
-    });
-
-  cmd
-    .command('delete <name>')
-    .requiredOption('--collection <name>', 'collection')
-    .action(async (name: string, opts: { collection: string }, c: Command) => {
+      const req = { collection, pageSize: 0, pageToken };
+      const res = await unary(conn, api.listConnectedAccounts.bind(api), req);
+      return { items: res.accounts, next: res.nextPageToken };
+    },
+    async remove(c, collection, name) {
       const { conn, api } = client(c);
-      await unary(conn, api.deleteConnectedAccount.bind(api), {
-        collection: opts.collection,
-        name,
-      });
-      io.stderr.write(`deleted account ${name}\n`);
-    });
+      await unary(conn, api.deleteConnectedAccount.bind(api), { collection, name });
+    },
+  });
 }

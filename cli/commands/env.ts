@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { type EnvVar, EnvVarServiceClient } from '../../proto/gen/runkeys/v1/env_vars.js';
 import { makeClient, unary } from '../client.js';
-import { adminConnection, type CliIo, isoTime, printJson, printTable } from '../context.js';
+import { adminConnection, type CliIo, isoTime, printJson } from '../context.js';
 import { readSecret, refuseValueArguments } from '../input.js';
-import { allPages } from '../pages.js';
+import { addReadAndDelete } from '../resource.js';
 
 const envJson = (v: EnvVar) => ({
   name: v.name,
@@ -68,41 +68,28 @@ export function registerEnv(program: Command, io: CliIo): void {
       else io.stderr.write(`${res.created ? 'created' : 'updated'} ${v.name} (${v.fingerprint})\n`);
     });
 
-  cmd
-    .command('get <name>')
-    .requiredOption('--collection <name>', 'collection')
-    .option('--json', 'print JSON')
-    .action(async (name: string, opts: { collection: string; json?: boolean }, c: Command) => {
+  addReadAndDelete(cmd, io, {
+    key: 'name',
+    noun: 'variable',
+    columns: COLUMNS,
+    row: envRow,
+    json: envJson,
+    async get(c, collection, name) {
       const { conn, api } = client(c);
-      const res = await unary(conn, api.getEnvVar.bind(api), { collection: opts.collection, name });
-      if (opts.json === true) printJson(io, envJson(res.envVar!));
-      else printTable(io, COLUMNS, [envRow(res.envVar!)]);
-    });
-
-  cmd
-    .command('list')
-    .requiredOption('--collection <name>', 'collection')
-    .option('--json', 'print JSON')
-    .action(async (opts: { collection: string; json?: boolean }, c: Command) => {
+      return (await unary(conn, api.getEnvVar.bind(api), { collection, name })).envVar!;
+    },
+    async list(c, collection, pageToken) {
       const { conn, api } = client(c);
-      const rows = await allPages(async (pageToken) => {
-        const res = await unary(conn, api.listEnvVars.bind(api), {
-          collection: opts.collection,
-          pageSize: 0,
-          pageToken,
-        });
-        return { items: res.envVars, next: res.nextPageToken };
+      const res = await unary(conn, api.listEnvVars.bind(api), {
+        collection,
+        pageSize: 0,
+        pageToken,
       });
-      if (opts.json === true) printJson(io, rows.map(envJson));
-      else printTable(io, COLUMNS, rows.map(envRow));
-    });
-
-  cmd
-    .command('delete <name>')
-    .requiredOption('--collection <name>', 'collection')
-    .action(async (name: string, opts: { collection: string }, c: Command) => {
+      return { items: res.envVars, next: res.nextPageToken };
+    },
+    async remove(c, collection, name) {
       const { conn, api } = client(c);
-      await unary(conn, api.deleteEnvVar.bind(api), { collection: opts.collection, name });
-      io.stderr.write(`deleted ${name}\n`);
-    });
+      await unary(conn, api.deleteEnvVar.bind(api), { collection, name });
+    },
+  });
 }

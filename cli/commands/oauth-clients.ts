@@ -17,7 +17,7 @@ import {
 } from '../context.js';
 import { UsageError } from '../errors.js';
 import { readSecret } from '../input.js';
-import { allPages } from '../pages.js';
+import { addReadAndDelete } from '../resource.js';
 
 interface ClientOptions {
   collection: string;
@@ -174,43 +174,25 @@ export function registerOAuthClients(program: Command, io: CliIo): void {
       show(res.oauthClient!, opts.json === true);
     });
 
-  cmd
-    .command('get <name>')
-    .requiredOption('--collection <name>', 'collection')
-    .option('--json', 'print JSON')
-    .action(async (name: string, opts: { collection: string; json?: boolean }, c: Command) => {
+  addReadAndDelete(cmd, io, {
+    key: 'name',
+    noun: 'OAuth client',
+    columns: COLUMNS,
+    row: clientRow,
+    json: clientJson,
+    async get(c, collection, name) {
       const { conn, api } = client(c);
-      const res = await unary(conn, api.getOAuthClient.bind(api), {
-        collection: opts.collection,
-        name,
-      });
-      show(res.oauthClient!, opts.json === true);
-    });
-
-  cmd
-    .command('list')
-    .requiredOption('--collection <name>', 'collection')
-    .option('--json', 'print JSON')
-    .action(async (opts: { collection: string; json?: boolean }, c: Command) => {
+      return (await unary(conn, api.getOAuthClient.bind(api), { collection, name })).oauthClient!;
+    },
+    async list(c, collection, pageToken) {
       const { conn, api } = client(c);
-      const rows = await allPages(async (pageToken) => {
-        const res = await unary(conn, api.listOAuthClients.bind(api), {
-          collection: opts.collection,
-          pageSize: 0,
-          pageToken,
-        });
-        return { items: res.oauthClients, next: res.nextPageToken };
-      });
-      if (opts.json === true) printJson(io, rows.map(clientJson));
-      else printTable(io, COLUMNS, rows.map(clientRow));
-    });
-
-  cmd
-    .command('delete <name>')
-    .requiredOption('--collection <name>', 'collection')
-    .action(async (name: string, opts: { collection: string }, c: Command) => {
+      const req = { collection, pageSize: 0, pageToken };
+      const res = await unary(conn, api.listOAuthClients.bind(api), req);
+      return { items: res.oauthClients, next: res.nextPageToken };
+    },
+    async remove(c, collection, name) {
       const { conn, api } = client(c);
-      await unary(conn, api.deleteOAuthClient.bind(api), { collection: opts.collection, name });
-      io.stderr.write(`deleted OAuth client ${name}\n`);
-    });
+      await unary(conn, api.deleteOAuthClient.bind(api), { collection, name });
+    },
+  });
 }

@@ -5,10 +5,10 @@ import {
   ProviderKeyServiceClient,
 } from '../../proto/gen/runkeys/v1/provider_keys.js';
 import { makeClient, unary } from '../client.js';
-import { adminConnection, type CliIo, isoTime, printJson, printTable } from '../context.js';
+import { adminConnection, type CliIo, isoTime, printJson } from '../context.js';
 import { UsageError } from '../errors.js';
 import { readSecret, refuseValueArguments } from '../input.js';
-import { allPages } from '../pages.js';
+import { addReadAndDelete } from '../resource.js';
 
 const keyJson = (k: ProviderKey) => ({
   provider: k.provider,
@@ -153,44 +153,26 @@ export function registerProviders(program: Command, io: CliIo): void {
       else io.stderr.write(`${res.created ? 'created' : 'replaced'} ${k.provider} key\n`);
     });
 
-  cmd
-    .command('get <provider>')
-    .requiredOption('--collection <name>', 'collection')
-    .option('--json', 'print JSON')
-    .action(async (provider: string, opts: { collection: string; json?: boolean }, c: Command) => {
+  addReadAndDelete(cmd, io, {
+    key: 'provider',
+    noun: 'key of',
+    columns: COLUMNS,
+    row: keyRow,
+    json: keyJson,
+    async get(c, collection, provider) {
       const { conn, api } = client(c);
-      const res = await unary(conn, api.getProviderKey.bind(api), {
-        collection: opts.collection,
-        provider,
-      });
-      if (opts.json === true) printJson(io, keyJson(res.providerKey!));
-      else printTable(io, COLUMNS, [keyRow(res.providerKey!)]);
-    });
-
-  cmd
-    .command('list')
-    .requiredOption('--collection <name>', 'collection')
-    .option('--json', 'print JSON')
-    .action(async (opts: { collection: string; json?: boolean }, c: Command) => {
+      const res = await unary(conn, api.getProviderKey.bind(api), { collection, provider });
+      return res.providerKey!;
+    },
+    async list(c, collection, pageToken) {
       const { conn, api } = client(c);
-      const rows = await allPages(async (pageToken) => {
-        const res = await unary(conn, api.listProviderKeys.bind(api), {
-          collection: opts.collection,
-          pageSize: 0,
-          pageToken,
-        });
-        return { items: res.providerKeys, next: res.nextPageToken };
-      });
-      if (opts.json === true) printJson(io, rows.map(keyJson));
-      else printTable(io, COLUMNS, rows.map(keyRow));
-    });
-
-  cmd
-    .command('delete <provider>')
-    .requiredOption('--collection <name>', 'collection')
-    .action(async (provider: string, opts: { collection: string }, c: Command) => {
+      const req = { collection, pageSize: 0, pageToken };
+      const res = await unary(conn, api.listProviderKeys.bind(api), req);
+      return { items: res.providerKeys, next: res.nextPageToken };
+    },
+    async remove(c, collection, provider) {
       const { conn, api } = client(c);
-      await unary(conn, api.deleteProviderKey.bind(api), { collection: opts.collection, provider });
-      io.stderr.write(`deleted ${provider} key\n`);
-    });
+      await unary(conn, api.deleteProviderKey.bind(api), { collection, provider });
+    },
+  });
 }
