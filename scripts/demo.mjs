@@ -2,7 +2,7 @@
 // a run, and `runkeys agent -- <program>` showing the program got exactly what was set; then a
 // live update and the end of the run. Everything lives in a temporary directory.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
@@ -104,18 +104,23 @@ try {
   say(`run ${runEnv.RUNKEYS_RUN_ID}, server key ${runEnv.RUNKEYS_SERVER_KEY}`);
 
   step('in the sandbox: runkeys agent -- node (a program that reports what it received)');
+  // The program writes what it received to a file, and prints a token the way a careless tool
+  // would: the agent scrubs every sensitive value from what the program prints.
   const program =
     'const fs=require("fs");' +
     'const names=["ANTHROPIC_API_KEY","OPENAI_API_KEY","GITHUB_TOKEN","DATABASE_URL","TLS_KEY","SERVICE_URL","RUNKEYS_BOOTSTRAP_SECRET"];' +
     'const dotenv=require("util").parseEnv(fs.readFileSync("env/.env","utf8"));' +
-    'console.log(JSON.stringify({env:Object.fromEntries(names.map(n=>[n,process.env[n]??null])),dotenv}));';
+    'fs.writeFileSync("report.json", JSON.stringify({env:Object.fromEntries(names.map(n=>[n,process.env[n]??null])),dotenv}));' +
+    'console.log("debug: using token " + process.env.GITHUB_TOKEN + " for " + process.env.SERVICE_URL);' +
+    'console.log(JSON.stringify({db: process.env.DATABASE_URL}));';
+  mkdirSync(sandbox, { recursive: true });
   const child = spawnSync(process.execPath, [CLI, 'agent', '--', process.execPath, '-e', program], {
-    cwd: (await import('node:fs')).mkdirSync(sandbox, { recursive: true }) ?? sandbox,
+    cwd: sandbox,
     env: { PATH: process.env.PATH, ...runEnv },
     encoding: 'utf8',
   });
   if (child.status !== 0) throw new Error(`agent exited ${child.status}: ${child.stderr}`);
-  const got = JSON.parse(child.stdout.trim().split('\n').pop());
+  const got = JSON.parse(readFileSync(join(sandbox, 'report.json'), 'utf8'));
   let ok = true;
   for (const [name, value] of Object.entries(VALUES)) {
     const inEnv = got.env[name] === value;
@@ -132,13 +137,23 @@ try {
     `${noSecret ? 'ok ' : 'BAD'} RUNKEYS_*          absent: the agent's own settings never reach the program`,
   );
   ok &&= noOther && noSecret;
+  say('what the program printed, as the agent passed it on:');
+  for (const line of child.stdout.trimEnd().split('\n')) say(`  | ${line}`);
+  const printed = child.stdout + child.stderr;
+  const leaked = Object.entries(VALUES).filter(
+    ([n, v]) => n !== 'SERVICE_URL' && printed.includes(v),
+  );
+  say(
+    `${leaked.length === 0 ? 'ok ' : 'BAD'} no sensitive value in the program's output or the agent's log`,
+  );
+  ok &&= leaked.length === 0;
 
   step('a second run with the agent as a sidecar: live update, then the run ends');
   const run2 = parseEnv(
     admin(['runs', 'create', '--collection', 'acme', '--provider', 'anthropic', '--env']),
   );
   const sidecarDir = join(work, 'sidecar');
-  (await import('node:fs')).mkdirSync(sidecarDir, { recursive: true });
+  mkdirSync(sidecarDir, { recursive: true });
   const sidecar = spawn(process.execPath, [CLI, 'agent'], {
     cwd: sidecarDir,
     env: { PATH: process.env.PATH, ...run2 },
