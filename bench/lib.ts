@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const REPO = join(import.meta.dirname, '..');
@@ -26,9 +26,16 @@ export interface SpawnedServer {
   stop(): Promise<void>;
 }
 
-/** Starts `runkeys server` on a free loopback port and waits for its "listening" line. */
-export function startServerProcess(dataDir: string): Promise<SpawnedServer> {
+/**
+ * Starts `runkeys server` on a free loopback port and waits for its "listening" line. Its log
+ * goes to a file beside the data, not through this process, which also runs the benchmark's
+ * clients; warnings and errors from it are shown when it stops.
+ */
+export async function startServerProcess(dataDir: string): Promise<SpawnedServer> {
+  mkdirSync(dataDir, { recursive: true });
   const tokenFile = join(dataDir, 'root-token');
+  const logFile = join(dataDir, 'server.log');
+  const logFd = openSync(logFile, 'w');
   // BENCH_SERVER_NODE_ARGS passes node flags to the server, e.g. "--cpu-prof".
   const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const child = spawn(
@@ -44,34 +51,38 @@ export function startServerProcess(dataDir: string): Promise<SpawnedServer> {
       '--init-token-file',
       tokenFile,
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUNKEYS_LOG_FORMAT: 'json' } },
+    { stdio: ['ignore', 'ignore', logFd], env: { ...process.env, RUNKEYS_LOG_FORMAT: 'json' } },
   );
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const onData = (d: Buffer) => {
-      seen += d.toString('utf8');
-      const line = seen.split('\n').find((l) => l.includes('"msg":"listening"'));
-      if (line === undefined) return;
-      child.stderr?.off('data', onData);
-      // Warnings and errors of the server are shown; the rest of its log is dropped.
-      child.stderr?.on('data', (chunk: Buffer) => {
-        for (const l of chunk.toString('utf8').split('\n')) {
-          if (/"level":(40|50|60)/.test(l)) process.stderr.write(`server: ${l}\n`);
-        }
-      });
-      const { address } = JSON.parse(line) as { address: string };
-      resolve({
-        child,
-        address,
-        token: readFileSync(tokenFile, 'utf8').trim(),
-        stop: () =>
-          new Promise((r) => {
-            child.on('exit', () => r());
-            child.kill('SIGTERM');
-          }),
-      });
-    };
-    child.stderr?.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`server exited ${code}: ${seen}`)));
+  closeSync(logFd);
+  let exited = false;
+  child.on('exit', () => {
+    exited = true;
   });
+  const deadline = Date.now() + 20_000;
+  let line: string | undefined;
+  while (line === undefined) {
+    if (exited || Date.now() > deadline) {
+      throw new Error(`server did not start: ${readFileSync(logFile, 'utf8')}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    line = readFileSync(logFile, 'utf8')
+      .split('\n')
+      .find((l) => l.includes('"msg":"listening"'));
+  }
+  const { address } = JSON.parse(line) as { address: string };
+  return {
+    child,
+    address,
+    token: readFileSync(tokenFile, 'utf8').trim(),
+    stop: () =>
+      new Promise((resolve) => {
+        child.on('exit', () => {
+          for (const l of readFileSync(logFile, 'utf8').split('\n')) {
+            if (/"level":(40|50|60)/.test(l)) process.stderr.write(`server: ${l}\n`);
+          }
+          resolve();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
 }
