@@ -19,7 +19,7 @@ import {
   Envelope,
 } from '../proto/gen/runkeys/v1/runs.js';
 import { seedCollection } from './admin.js';
-import { median, REPO, startServerProcess } from './lib.js';
+import { cpuMs, median, REPO, startServerProcess } from './lib.js';
 
 const CONCURRENCY = Number(process.argv[2] ?? 200);
 const TOTAL = Number(process.argv[3] ?? 3000);
@@ -113,11 +113,17 @@ try {
   // each side's figure is the median of its rounds after the first.
   const floors: number[] = [];
   const rates: number[] = [];
+  const bareCpu: number[] = [];
+  const serverCpu: number[] = [];
   const per = Math.ceil(jobs.length / ROUNDS);
   for (let r = 0; r < ROUNDS; r++) {
     const round = jobs.slice(r * per, (r + 1) * per);
+    const b0 = cpuMs(bare.pid!);
     floors.push(await drive(`127.0.0.1:${barePort}`, round, false));
+    bareCpu.push((cpuMs(bare.pid!) - b0) / round.length);
+    const s0 = cpuMs(server.child.pid!);
     rates.push(await drive(server.address, round, true));
+    serverCpu.push((cpuMs(server.child.pid!) - s0) / round.length);
   }
   // The first round warms the JIT on both sides and is left out of the medians.
   const floor = median(floors.slice(1));
@@ -132,6 +138,8 @@ try {
     ratio: Number((runkeys / floor).toFixed(2)),
     round_ratios: rates.map((x, i) => Number((x / floors[i]!).toFixed(2))),
     round_rates: rates.map(Math.round),
+    server_cpu_ms_per_attach: Number(median(serverCpu.slice(1)).toFixed(2)),
+    bare_cpu_ms_per_attach: Number(median(bareCpu.slice(1)).toFixed(2)),
     round_floors: floors.map(Math.round),
     target_ratio_min: 0.5,
   };

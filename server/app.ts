@@ -6,6 +6,7 @@ import { ensureRootToken } from './first-start.js';
 import { buildGrpcServer, SERVICE_NAMES, serverCredentials } from './grpc/server.js';
 import { openKeyring } from './keys-at-start.js';
 import type { Logger } from './logger.js';
+import { BundleCache } from './runs/bundle.js';
 import { RunKeys } from './runs/run-keys.js';
 import { ChangeWatcher } from './runs/watcher.js';
 import { type Db, migrate, openSqlite } from './store/db.js';
@@ -49,7 +50,7 @@ export async function startServer(
     const runKeys = new RunKeys(db, keyring);
     await runKeys.current();
     const now = options.now ?? Date.now;
-    const deps = { db, keyring, now, runKeys, watcher };
+    const deps = { db, keyring, now, runKeys, watcher, bundles: new BundleCache() };
     const adapter = { authenticate: bearerAuthenticator(db, now), log };
     const { server, health } = buildGrpcServer(adapter, deps, log);
     const port = await bind(server, config);

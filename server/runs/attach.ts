@@ -75,7 +75,7 @@ async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> 
   // resume credential) and records the attach and the delivery, so a refused claim sends
   // nothing and an attach costs one write.
   const resume = newCredential();
-  const bundle = await assembleBundle(deps, row);
+  const bundle = await assembleBundle(deps, row, deps.bundles);
   bundle.resumeCredential = resume.credential.toString('base64url');
   resume.credential.fill(0);
   const claimed = await deps.db.transaction().execute(async (trx) => {
@@ -239,7 +239,7 @@ class Sender {
 
   /** Sends the current bundle when it is newer than what the agent holds. */
   private async update(): Promise<void> {
-    const bundle = await assembleBundle(this.deps, this.row);
+    const bundle = await assembleBundle(this.deps, this.row, this.deps.bundles);
     if (bundle.version <= this.delivered) return;
     await this.deps.db
       .transaction()

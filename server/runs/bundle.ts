@@ -35,11 +35,21 @@ const PRECEDENCE: Layer[] = [Layer.LAYER_PROVIDER, Layer.LAYER_ACCOUNT, Layer.LA
  * 4. precedence between layers, names no layer may give, and names to remove from the
  *    inherited environment.
  */
-export async function assembleBundle(deps: ServiceDeps, run: RunTable): Promise<Bundle> {
+export async function assembleBundle(
+  deps: ServiceDeps,
+  run: RunTable,
+  cache?: BundleCache,
+): Promise<Bundle> {
   const { db } = deps;
   // 1.
   const collection = await getCollection(db, run.collection);
   if (collection === undefined) throw new Error(`collection of run ${run.id} is gone`);
+  const version = Number(collection.version);
+  // The data key's sealed form is new with every collection, so a collection deleted and made
+  // again under the same name never meets the old one's entries.
+  const cacheKey = `${collection.name}\0${run.provider}\0${collection.data_key_sealed}`;
+  const cached = cache?.get(cacheKey, version);
+  if (cached !== undefined) return { ...cached, resumeCredential: '' };
   const keys = deps.keyring.openDataKey(collection.name, collection.data_key_sealed);
   const candidates: BundleEntry[] = [];
   // 2.
@@ -67,14 +77,36 @@ export async function assembleBundle(deps: ServiceDeps, run: RunTable): Promise<
   // 4.
   const { entries, conflicts } = resolve(candidates, PROVIDER_FORBIDDEN[provider]);
   const unset = inheritedUnset(provider, credential);
-  return {
-    version: Number(collection.version),
-    entries,
-    files: [],
-    unset,
-    conflicts,
-    resumeCredential: '',
-  };
+  const bundle = { version, entries, files: [], unset, conflicts, resumeCredential: '' };
+  cache?.set(cacheKey, version, bundle);
+  return { ...bundle };
+}
+
+const BUNDLE_CACHE_SIZE = 256;
+
+/**
+ * Bundles already assembled, by collection, provider and version: every run of a collection
+ * on one provider receives the same entries at one version, so an attach, or a change fanned
+ * out to many streams, opens and maps the values once. Entries of older versions are dropped
+ * as newer ones arrive; the cache holds no more than the control plane opens anyway.
+ */
+export class BundleCache {
+  private readonly entries = new Map<string, Bundle>();
+
+  get(key: string, version: number): Bundle | undefined {
+    const hit = this.entries.get(key);
+    return hit !== undefined && hit.version === version ? hit : undefined;
+  }
+
+  set(key: string, version: number, bundle: Bundle): void {
+    const current = this.entries.get(key);
+    if (current !== undefined && current.version > version) return;
+    this.entries.delete(key);
+    if (this.entries.size >= BUNDLE_CACHE_SIZE) {
+      this.entries.delete(this.entries.keys().next().value as string);
+    }
+    this.entries.set(key, bundle);
+  }
 }
 
 async function allEnvVars(db: Db, collection: string) {

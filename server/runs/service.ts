@@ -16,6 +16,7 @@ import * as store from '../store/runs.js';
 import type { RunTable, RunState as StoredState } from '../store/schema.js';
 import { quote, resourceName } from '../validate/common.js';
 import { nextPageToken, readPage } from '../validate/pagination.js';
+import type { BundleCache } from './bundle.js';
 import type { RunKeys } from './run-keys.js';
 import type { ChangeWatcher } from './watcher.js';
 
@@ -28,6 +29,7 @@ const LABEL_KEY = /^[a-z0-9_.-]{1,63}$/;
 const MAX_LABELS = 32;
 
 export interface RunDeps extends ServiceDeps {
+  bundles: BundleCache;
   runKeys: RunKeys;
   watcher: ChangeWatcher;
 }
