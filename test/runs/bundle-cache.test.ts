@@ -74,9 +74,7 @@ describe('assembled bundles', () => {
     expect((await attachAndRead('again', 'anthropic')).ANTHROPIC_API_KEY).toBe(
       'sk-ant-old-0123456789',
     );
-    const collections = (await import('../helpers/server.js')).adminClients(
-      srv.address,
-    ).collections;
+    const { collections } = adminClients(srv.address);
     await call(collections.deleteCollection.bind(collections), { name: 'again' }, srv.rootToken);
     collections.close();
     // Made again, the collection reaches the same version number with a different key.
