@@ -1,6 +1,8 @@
+import { status } from '@grpc/grpc-js';
 import { Command, CommanderError } from 'commander';
 import { agentCommand } from '../agent/command.js';
 import { OperatorError } from '../common/operator-error.js';
+import { packageVersion } from '../common/package-root.js';
 import { registerAccounts } from './commands/accounts.js';
 import { registerAudit } from './commands/audit.js';
 import { registerCollections } from './commands/collections.js';
@@ -24,6 +26,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--ca-cert <path>', 'PEM CA to verify the server with TLS (env RUNKEYS_CA_CERT)')
     .option('--client-cert <path>', 'client certificate for mutual TLS (env RUNKEYS_CLIENT_CERT)')
     .option('--client-key <path>', 'client key for mutual TLS (env RUNKEYS_CLIENT_KEY)')
+    .version(packageVersion(import.meta.url), '--version', 'print the version')
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({
@@ -60,7 +63,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return EXIT_USAGE;
     }
     if (isGrpcFailure(err)) {
-      io.stderr.write(`runkeys: ${statusName(err.code)}: ${err.details}\n`);
+      const hint =
+        err.code === status.UNAVAILABLE
+          ? '\nrunkeys: is the control plane running at that address? (set RUNKEYS_ADDR or --addr)'
+          : '';
+      io.stderr.write(`runkeys: ${statusName(err.code)}: ${err.details}${hint}\n`);
       return EXIT_GRPC_BASE + err.code;
     }
     io.stderr.write(`runkeys: unexpected failure: ${(err as Error)?.message ?? String(err)}\n`);

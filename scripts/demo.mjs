@@ -97,7 +97,7 @@ try {
   say(admin(['env', 'list', '--collection', 'acme']).trimEnd());
   say(admin(['providers', 'list', '--collection', 'acme']).trimEnd());
 
-  step('an orchestrator creates a run; the sandbox gets four variables');
+  step('an orchestrator creates a run; the sandbox gets its four RUNKEYS_* settings');
   const runEnv = parseEnv(
     admin(['runs', 'create', '--collection', 'acme', '--provider', 'anthropic', '--env']),
   );

@@ -43,7 +43,9 @@ export function registerEnv(program: Command, io: CliIo): void {
   };
 
   cmd
-    .command('set <name> [extra...]')
+    .command('set <name>')
+    // Extra arguments are accepted only to be refused with a clear reason: they would be values.
+    .allowExcessArguments()
     .description('create or replace a variable; the value is read from stdin or --from-file')
     .requiredOption('--collection <name>', 'collection')
     .option('--plain', 'plain configuration: readable back and never scrubbed')
@@ -51,8 +53,8 @@ export function registerEnv(program: Command, io: CliIo): void {
     .option('--from-file <path>', 'read the value from this file instead of stdin')
     .option('--keep-trailing-newline', 'keep a trailing newline of the input')
     .option('--json', 'print JSON')
-    .action(async (name: string, extra: string[], opts: SetOptions, c: Command) => {
-      refuseValueArguments(extra, 'value');
+    .action(async (name: string, opts: SetOptions, c: Command) => {
+      refuseValueArguments(c.args.slice(1), 'value');
       const value = await readSecret(opts, io.stdin, 'value');
       const { conn, api } = client(c);
       const res = await unary(conn, api.updateEnvVar.bind(api), {

@@ -123,7 +123,9 @@ export function registerProviders(program: Command, io: CliIo): void {
   };
 
   cmd
-    .command('set <provider> [extra...]')
+    .command('set <provider>')
+    // Extra arguments are accepted only to be refused with a clear reason: they would be keys.
+    .allowExcessArguments()
     .description(
       'create or replace a provider key (anthropic, openai, bedrock, openrouter, gemini, vllm); ' +
         'the key is read from stdin or --from-file',
@@ -137,8 +139,8 @@ export function registerProviders(program: Command, io: CliIo): void {
     .option('--credential-json', 'stdin is a JSON object of credential fields')
     .option('--from-file <path>', 'read the key from this file instead of stdin')
     .option('--json', 'print JSON')
-    .action(async (provider: string, extra: string[], raw: SetOptions & { key?: boolean }, c) => {
-      refuseValueArguments(extra, 'key');
+    .action(async (provider: string, raw: SetOptions & { key?: boolean }, c: Command) => {
+      refuseValueArguments(c.args.slice(1), 'key');
       const opts: SetOptions = { ...raw, noKey: raw.key === false };
       const credential = await credentialFrom(provider, opts, io);
       const { conn, api } = client(c);

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { packageRoot } from '../../common/package-root.js';
 import { AdminTokenServiceService, AuditServiceService } from '../../proto/gen/runkeys/v1/admin.js';
 import { CollectionServiceService } from '../../proto/gen/runkeys/v1/collections.js';
 import { EnvVarServiceService } from '../../proto/gen/runkeys/v1/env_vars.js';
@@ -30,20 +30,7 @@ import { type AdapterDeps, bindService } from './adapter.js';
 /** The largest request or response a client may send: a 64 KiB value with room to spare. */
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
-function protoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    try {
-      readFileSync(join(dir, 'package.json'));
-      return join(dir, 'proto');
-    } catch {
-      // Not the package root yet; keep climbing.
-      const parent = dirname(dir);
-      if (parent === dir) throw new Error('package root not found above the server module');
-      dir = parent;
-    }
-  }
-}
+const protoRoot = (): string => join(packageRoot(import.meta.url), 'proto');
 
 const PROTO_FILES = [
   'runkeys/v1/collections.proto',
