@@ -230,7 +230,11 @@ export interface AttachRequest {
    * same agent key as the first attach.
    */
   resumeProof: Buffer;
-  /** Resume: the version the agent holds; the control plane sends a newer one if there is one. */
+  /**
+   * Resume: the version the agent holds. A resumed stream always starts with the current bundle,
+   * which carries the rotated resume credential; the agent applies its entries only when its
+   * version is newer than this one.
+   */
   heldVersion: number;
 }
 
