@@ -121,7 +121,9 @@ export class Session {
         return {
           kind: 'fatal',
           exitCode: EXIT_UNAVAILABLE,
-          message: `control plane unreachable at ${this.config.addr} after --wait: check RUNKEYS_ADDR and that the server is up`,
+          message:
+            `control plane unreachable at ${this.config.addr} after --wait: ` +
+            'check RUNKEYS_ADDR and that the server is up',
         };
       }
       return undefined;

@@ -27,7 +27,8 @@ async function nodeBaseline(): Promise<{ ms: number; rssKiB: number }> {
   const ms = performance.now() - t0;
   const probe = spawn(process.execPath, [
     '-e',
-    "process.stdout.write(/VmHWM:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status','utf8'))[1])",
+    "const s = require('fs').readFileSync('/proc/self/status', 'utf8');" +
+      'process.stdout.write(/VmHWM:\\s+(\\d+)/.exec(s)[1])',
   ]);
   let out = '';
   probe.stdout.on('data', (d: Buffer) => {

@@ -11,7 +11,8 @@ const NAME_SLOT = '{name}';
 export function checkMarker(template: string): void {
   if (template.length === 0 || !/^[\x20-\x7e]+$/.test(template) || /["\\]/.test(template)) {
     throw new Error(
-      `"marker" must be printable ASCII without quote or backslash; got ${JSON.stringify(template)}`,
+      '"marker" must be printable ASCII without quote or backslash; ' +
+        `got ${JSON.stringify(template)}`,
     );
   }
 }

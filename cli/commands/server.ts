@@ -119,7 +119,8 @@ export function registerServer(program: Command, io: CliIo): void {
   cmd
     .command('rotate-run-key')
     .description(
-      'make a new control-plane key for new runs; runs going on keep the key they were created with',
+      'make a new control-plane key for new runs; ' +
+        'runs going on keep the key they were created with',
     )
     .option('--data-dir <path>', `the store (default ${DEFAULT_DATA_DIR})`)
     .action(async (_opts: object, c: Command) => {

@@ -68,7 +68,8 @@ function roleOf(wire: Role): RoleName {
   const role = WIRE_TO_ROLE.get(wire);
   if (role === undefined) {
     throw invalid(
-      `"role" must be one of ROLE_ROOT, ROLE_ADMIN, ROLE_RUNNER, ROLE_VIEWER; got ${Role[wire] ?? wire}`,
+      '"role" must be one of ROLE_ROOT, ROLE_ADMIN, ROLE_RUNNER, ROLE_VIEWER; ' +
+        `got ${Role[wire] ?? wire}`,
     );
   }
   return role;
