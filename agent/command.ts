@@ -1,3 +1,4 @@
+import { homedir } from 'node:os';
 import { Command } from 'commander';
 import { AgentConfigError, type AgentFlags, agentConfig } from './config.js';
 import { agentLogger } from './log.js';
@@ -41,6 +42,16 @@ function scrubSettings(flags: ScrubFlags) {
 
 export const EXIT_USAGE = 64;
 
+/** $HOME, or the user's entry in the password database; undefined when neither gives one. */
+function homeDirectory(): string | undefined {
+  try {
+    return homedir();
+  } catch {
+    // No HOME and no password entry (some minimal containers): "~/..." files are refused.
+    return undefined;
+  }
+}
+
 /**
  * `runkeys agent [flags] [-- CMD ARGS...]`, shared by the runkeys CLI and the one-file agent.
  * The exit code is set on process.exitCode.
@@ -78,7 +89,7 @@ export function agentCommand(io: AgentIo): Command {
         // The agent's own lines pass through the scrubber too.
         const stderr = scrubbedWriter(scrubber, io.stderr) as NodeJS.WritableStream;
         const log = agentLogger(flags.logLevel, stderr);
-        const config = agentConfig(flags, command, io.env, process.cwd());
+        const config = agentConfig(flags, command, io.env, process.cwd(), homeDirectory());
         const stage = scrubStage(scrubber, log, { idleMs });
         const companions = () => trajectories.map((t) => followTrajectory(t, scrubber, log));
         process.exitCode = await runAgent(config, stage, { ...io, stderr }, log, companions);

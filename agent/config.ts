@@ -12,6 +12,10 @@ export interface AgentConfig {
   bootstrapSecret: Uint8Array;
   serverKey: Uint8Array;
   envFile: string;
+  /** The working directory at start: where a bundle's relative file paths go. */
+  workDir: string;
+  /** The home directory: where a bundle's `~/...` file paths go; undefined when there is none. */
+  homeDir: string | undefined;
   /** How long to keep trying to reach the control plane at start. */
   waitMs: number;
   onRevoke: OnRevoke;
@@ -44,6 +48,7 @@ export function agentConfig(
   command: string[],
   env: NodeJS.ProcessEnv,
   cwd: string,
+  home?: string,
 ): AgentConfig {
   const addr = flags.addr ?? env.RUNKEYS_ADDR;
   if (addr === undefined || addr === '') {
@@ -84,6 +89,8 @@ export function agentConfig(
     bootstrapSecret,
     serverKey,
     envFile: resolve(cwd, flags.envFile ?? 'env/.env'),
+    workDir: resolve(cwd),
+    homeDir: home === undefined || home === '' ? undefined : resolve(home),
     waitMs: waitSeconds * 1000,
     onRevoke,
     caCert: flags.caCert ?? env.RUNKEYS_CA_CERT,

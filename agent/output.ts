@@ -1,14 +1,19 @@
 import type { Transform } from 'node:stream';
-import type { BundleEntry } from '../proto/gen/runkeys/v1/runs.js';
 
 export type StreamName = 'stdout' | 'stderr';
 
+/** A value the output stage masks from then on, with the name its marker shows. */
+export interface StageSecret {
+  readonly name: string;
+  readonly value: string;
+}
+
 /**
  * The one stage every byte the child prints goes through on its way out. The agent tells it
- * about each bundle's entries before anything else sees them (the child, the .env), so the
- * stage can scrub the values from what follows.
+ * about each bundle's secrets (see bundleSecrets()) before anything else sees them (the child,
+ * the .env, the credential files), so the stage can scrub the values from what follows.
  */
 export interface OutputStage {
   stream(name: StreamName): Transform;
-  update(entries: BundleEntry[]): void;
+  update(secrets: readonly StageSecret[]): void;
 }

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import { type Bundle, Layer } from '../proto/gen/runkeys/v1/runs.js';
+import type { Bundle } from '../proto/gen/runkeys/v1/runs.js';
+import { BundleApplier } from './apply.js';
 import type { AgentConfig } from './config.js';
-import { toDotenv } from './dotenv.js';
-import { removeEnvFile, writeEnvFile } from './env-file.js';
 import { type Child, startChild } from './exec.js';
 import type { OutputStage } from './output.js';
+import { RefreshScheduler } from './refresh.js';
 import { Session, type SessionEvent } from './session.js';
 
 export interface AgentIo {
@@ -18,13 +18,6 @@ export interface AgentIo {
 export interface Companion {
   stop(): void;
 }
-
-const LAYER_NAMES: Record<number, string> = {
-  [Layer.LAYER_PROVIDER]: 'provider',
-  [Layer.LAYER_ENV]: 'env',
-  [Layer.LAYER_ACCOUNT]: 'account',
-  [Layer.LAYER_UNSPECIFIED]: 'removed',
-};
 
 /**
  * The child's environment: the sandbox's own, less every RUNKEYS_* variable (the agent's
@@ -41,10 +34,13 @@ export function childEnvironment(base: NodeJS.ProcessEnv, bundle: Bundle): NodeJ
 /**
  * Runs the agent until the run ends or the command exits, and returns the exit code:
  * 1. attach and wait for the first bundle;
- * 2. on every bundle: tell the output stage first, then write the .env;
+ * 2. on every bundle: apply it (BundleApplier: secrets to the output stage first, then the
+ *    .env, the credential files and account status logs), then hand its accounts to the
+ *    refresh scheduler, which the first bundle starts beside the other companions;
  * 3. exec mode: start the command after the first bundle and exit with its code;
- *    sidecar mode: keep the .env current until revocation or SIGTERM;
- * 4. on revocation: remove the .env; the command is left alone unless --on-revoke=terminate.
+ *    sidecar mode: keep the .env and files current until revocation or SIGTERM;
+ * 4. on revocation: stop asking for refreshes and remove the .env and the credential files;
+ *    the command is left alone unless --on-revoke=terminate.
  */
 export async function runAgent(
   config: AgentConfig,
@@ -54,7 +50,9 @@ export async function runAgent(
   companions: () => Companion[] = () => [],
 ): Promise<number> {
   let started: Companion[] = [];
+  let refresher: RefreshScheduler | undefined;
   let child: Child | undefined;
+  const applier = new BundleApplier(config, stage, log);
   let finish: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => {
     finish = resolve;
@@ -67,16 +65,25 @@ export async function runAgent(
       return;
     }
     if (e.kind === 'revoked') {
-      removeEnvFile(config.envFile);
-      log.warn({ reason: e.reason, envFile: config.envFile }, 'run revoked; removed the .env');
+      // 4.
+      refresher?.stop();
+      const files = applier.removeAll();
+      log.warn(
+        { reason: e.reason, envFile: config.envFile, files },
+        'run revoked; removed the .env and credential files',
+      );
       if (child === undefined) finish(0);
       else if (config.onRevoke === 'terminate') child.kill('SIGTERM');
       return;
     }
     // 2.
-    apply(e.bundle, config, stage, log);
+    applier.apply(e.bundle);
+    if (e.first) {
+      refresher = new RefreshScheduler({ ask: (a) => session.requestRefresh(a), log });
+      started = [refresher, ...companions()];
+    }
+    refresher?.update(e.bundle.accounts);
     // 3.
-    if (e.first) started = companions();
     if (e.first && config.command.length > 0) {
       child = startChild(config.command, childEnvironment(io.env, e.bundle), stage, io, log);
       child.exited.then(finish);
@@ -98,23 +105,4 @@ export async function runAgent(
   for (const c of started) c.stop();
   await running;
   return code;
-}
-
-function apply(bundle: Bundle, config: AgentConfig, stage: OutputStage, log: Logger): void {
-  stage.update(bundle.entries);
-  for (const c of bundle.conflicts) {
-    log.warn(
-      { variable: c.name, winner: LAYER_NAMES[c.winner], loser: LAYER_NAMES[c.loser] },
-      'two layers give the same name',
-    );
-  }
-  const { text, keptOut } = toDotenv(bundle.entries);
-  writeEnvFile(config.envFile, text);
-  if (keptOut.length > 0) {
-    log.warn({ variables: keptOut }, 'values no .env quoting carries exactly: environment only');
-  }
-  log.info(
-    { version: bundle.version, envFile: config.envFile, entries: bundle.entries.length },
-    '.env written',
-  );
 }

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
-import type { BundleEntry } from '../proto/gen/runkeys/v1/runs.js';
-import type { OutputStage, StreamName } from './output.js';
+import type { OutputStage, StageSecret, StreamName } from './output.js';
 import type { Scrubber } from './scrub/scrubber.js';
 import { scrubTransform } from './scrub/transform.js';
 
@@ -10,9 +9,10 @@ export interface ScrubStageOptions {
 }
 
 /**
- * The output stage with the scrubber in it: every sensitive entry of every bundle is
- * registered (once per value; old values stay for the run's life) before the agent writes the
- * .env or starts the command, and every stream the stage makes masks them from then on.
+ * The output stage with the scrubber in it: every secret of every bundle is registered (once
+ * per name and value; old values stay for the run's life) before the agent writes the .env or
+ * a credential file or starts the command, and every stream the stage makes masks them from
+ * then on. Which values are secret is bundleSecrets()'s business, not this stage's.
  */
 export function scrubStage(
   scrubber: Scrubber,
@@ -24,11 +24,11 @@ export function scrubStage(
     stream(_name: StreamName) {
       return scrubTransform(scrubber.createStream(), { idleMs: opts.idleMs });
     },
-    update(entries: BundleEntry[]) {
-      const fresh = entries.filter((e) => e.sensitive && !seen.has(`${e.name}\0${e.value}`));
-      for (const e of fresh) seen.add(`${e.name}\0${e.value}`);
+    update(secrets: readonly StageSecret[]) {
+      const fresh = secrets.filter((s) => !seen.has(`${s.name}\0${s.value}`));
+      for (const s of fresh) seen.add(`${s.name}\0${s.value}`);
       const warnings = scrubber.registerAll(
-        fresh.map((e) => ({ name: e.name, value: e.value, sensitive: true })),
+        fresh.map((s) => ({ name: s.name, value: s.value, sensitive: true })),
       );
       for (const w of warnings)
         log.warn({ variable: w.name, reason: w.reason }, 'value not scrubbed');

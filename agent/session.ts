@@ -1,5 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { type ClientReadableStream, credentials, type ServiceError, status } from '@grpc/grpc-js';
+import {
+  type ClientReadableStream,
+  type ClientUnaryCall,
+  credentials,
+  Metadata,
+  type ServiceError,
+  status,
+} from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { decodeCredential, prove } from '../common/proof.js';
 import { BundleError, newKeyPair, openWith, sharedKey } from '../common/sealing.js';
@@ -11,6 +18,7 @@ import {
 } from '../proto/gen/runkeys/v1/runs.js';
 import { Backoff, sleep } from './backoff.js';
 import type { AgentConfig } from './config.js';
+import { ASK_INTERVAL_MS, refreshAccountRequest } from './refresh.js';
 
 export const EXIT_UNAVAILABLE = 69;
 export const EXIT_REFUSED = 77;
@@ -51,6 +59,8 @@ export class Session {
   /** Version of the bundle held; -1 before the first. */
   private version = -1;
   private current: ClientReadableStream<AttachResponse> | undefined;
+  /** RefreshAccount calls in flight, cancelled by stop() so the agent exits promptly. */
+  private readonly asks = new Set<ClientUnaryCall>();
 
   constructor(
     private readonly config: AgentConfig,
@@ -94,6 +104,30 @@ export class Session {
   stop(): void {
     this.abort.abort();
     this.current?.cancel();
+    for (const call of this.asks) call.cancel();
+  }
+
+  /**
+   * Asks the control plane to refresh a connected account's token (RefreshAccount), sealed
+   * with the key bundles are opened with. Resolves when the control plane took the ask; the
+   * token itself comes as a new bundle. Rejects before the first bundle and after stop().
+   */
+  requestRefresh(account: string): Promise<void> {
+    const shared = this.shared;
+    if (shared === undefined || this.abort.signal.aborted) {
+      return Promise.reject(new Error('no attached run to ask for'));
+    }
+
+    const request = refreshAccountRequest(this.config.runId, account, shared);
+    const deadline = Date.now() + ASK_INTERVAL_MS;
+    return new Promise<void>((resolve, reject) => {
+      const call = this.client.refreshAccount(request, new Metadata(), { deadline }, (err) => {
+        this.asks.delete(call);
+        if (err === null) resolve();
+        else reject(err);
+      });
+      this.asks.add(call);
+    });
   }
 
   /** Decides whether a failed attach ends the session, and how. */

@@ -72,7 +72,7 @@ export async function seedCollection(address: string, token: string, variables =
         runs.createRun.bind(runs),
         {
           collection: 'bench',
-          runtime: { provider: 'anthropic', auth: '' },
+          runtime: { provider: 'anthropic', auth: '', account: '' },
           ttlSeconds: 0,
           labels: {},
         },

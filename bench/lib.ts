@@ -50,6 +50,8 @@ export async function startServerProcess(dataDir: string): Promise<SpawnedServer
       dataDir,
       '--init-token-file',
       tokenFile,
+      '--http-listen',
+      '127.0.0.1:0',
     ],
     { stdio: ['ignore', 'ignore', logFd], env: { ...process.env, RUNKEYS_LOG_FORMAT: 'json' } },
   );

@@ -50,6 +50,8 @@ function startServer() {
       dataDir,
       '--init-token-file',
       tokenFile,
+      '--http-listen',
+      '127.0.0.1:0',
     ],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUNKEYS_LOG_FORMAT: 'json' } },
   );

@@ -4,8 +4,11 @@ import { bearerAuthenticator } from './auth/authenticate.js';
 import { checkListen, type ServerConfig } from './config.js';
 import { ensureRootToken } from './first-start.js';
 import { buildGrpcServer, SERVICE_NAMES, serverCredentials } from './grpc/server.js';
+import { type HttpListener, startHttp } from './http.js';
 import { openKeyring } from './keys-at-start.js';
 import type { Logger } from './logger.js';
+import { Connector } from './oauth/connect.js';
+import { DEFAULT_REFRESH, Refresher, type RefreshHooks } from './oauth/refresh.js';
 import { BundleCache } from './runs/bundle.js';
 import { RunKeys } from './runs/run-keys.js';
 import { ChangeWatcher } from './runs/watcher.js';
@@ -14,6 +17,8 @@ import { type Db, migrate, openSqlite } from './store/db.js';
 export interface RunningServer {
   /** The address actually bound, with the real port when --listen asked for port 0. */
   address: string;
+  /** The HTTP listener's address and redirect URI, when there is one. */
+  http?: { address: string; redirectUri: string };
   /** Stops taking calls, lets calls in flight finish (up to graceMs), closes the store. */
   close(graceMs?: number): Promise<void>;
 }
@@ -22,6 +27,8 @@ export interface StartOptions {
   stderr: NodeJS.WritableStream;
   /** The clock for expiries (bootstrap secrets, runs, tokens); tests pass their own. */
   now?: () => number;
+  /** Fault injection for tests of what a crash mid-refresh leaves. */
+  refreshHooks?: RefreshHooks;
 }
 
 /**
@@ -29,7 +36,8 @@ export interface StartOptions {
  * 1. open the store and apply migrations;
  * 2. open the keyring (master key, check value);
  * 3. on first start, make the root token;
- * 4. bind gRPC and report SERVING.
+ * 4. start the HTTP listener (OAuth callback) when asked, bind gRPC and report SERVING;
+ * 5. start the refresh sweep.
  */
 export async function startServer(
   config: ServerConfig,
@@ -50,18 +58,38 @@ export async function startServer(
     const runKeys = new RunKeys(db, keyring);
     await runKeys.current();
     const now = options.now ?? Date.now;
-    const deps = { db, keyring, now, runKeys, watcher, bundles: new BundleCache() };
+    const base = { db, keyring, now };
+    const refresher = new Refresher(
+      base,
+      log,
+      { ...DEFAULT_REFRESH, ...config.refresh },
+      options.refreshHooks,
+      () => watcher.poke(),
+    );
+    let http: HttpListener | undefined;
+    const connector = new Connector(
+      base,
+      log,
+      () => http?.redirectUri,
+      () => watcher.poke(),
+    );
+    const deps = { ...base, runKeys, watcher, bundles: new BundleCache(), refresher, connector };
     const adapter = { authenticate: bearerAuthenticator(db, now), log };
     const { server, health } = buildGrpcServer(adapter, deps, log);
+    if (config.httpListen !== undefined) http = await startHttp(config, connector, log);
     const port = await bind(server, config);
+    // 5.
+    refresher.start();
     const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
     const address = `${host}:${port}`;
     for (const name of ['', ...SERVICE_NAMES]) health.setStatus(name, 'SERVING');
     log.info({ address, dataDir: config.dataDir, tls: config.tls !== undefined }, 'listening');
     return {
       address,
-      close: (graceMs = 10_000) => {
+      http: http && { address: http.address, redirectUri: http.redirectUri },
+      close: async (graceMs = 10_000) => {
         watcher.close();
+        await Promise.all([refresher.stop(), connector.stop(), http?.close()]);
         return shutdown(server, health, db, graceMs);
       },
     };

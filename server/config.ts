@@ -11,10 +11,17 @@ export interface ServerConfig {
   logPretty: boolean;
   /** Base64 of the 32-byte master key; undefined means the key file in the data dir. */
   masterKey?: string;
+  /** HOST:PORT of the HTTP listener (OAuth callback, /healthz); undefined means none. */
+  httpListen?: string;
+  /** The redirect URI registered at providers; by default the listener's /oauth/callback. */
+  oauthRedirectUri?: string;
+  /** Refresh timing; see RefreshSettings. */
+  refresh?: { minMarginMs?: number; marginRatio?: number; sweepMs?: number };
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:7443';
 export const DEFAULT_DATA_DIR = './.runkeys';
+export const DEFAULT_HTTP_LISTEN = '127.0.0.1:7444';
 
 export class ConfigError extends OperatorError {}
 
@@ -29,6 +36,19 @@ export function checkListen(config: ServerConfig): void {
     throw new ConfigError(
       `--listen ${config.listen} is not a loopback address: give --tls-cert and --tls-key`,
     );
+  }
+  if (config.httpListen !== undefined) {
+    if (!/^(\[[^\]]+\]|[^:]+):\d{1,5}$/.test(config.httpListen)) {
+      throw new ConfigError(
+        `--http-listen must be HOST:PORT; got ${JSON.stringify(config.httpListen)}`,
+      );
+    }
+    if (config.tls === undefined && !LOOPBACK.test(config.httpListen)) {
+      throw new ConfigError(
+        `--http-listen ${config.httpListen} is not a loopback address: give --tls-cert and ` +
+          '--tls-key (the OAuth callback carries authorization codes)',
+      );
+    }
   }
   if (config.tls?.clientCaPath !== undefined && config.tls.certPath === '') {
     throw new ConfigError('--tls-client-ca needs --tls-cert and --tls-key');

@@ -31,6 +31,7 @@ interface ClientOptions {
   clientSecretFile?: string;
   clearClientSecret?: boolean;
   authMethod?: string;
+  provider?: string;
   scope: string[];
   injectEnv: string[];
   injectFile: string[];
@@ -47,6 +48,7 @@ const clientJson = (c: OAuthClient) => ({
   clientId: c.clientId,
   clientSecretSet: c.clientSecretSet,
   tokenEndpointAuthMethod: c.tokenEndpointAuthMethod,
+  provider: c.provider,
   scopes: c.scopes,
   injection: c.injection,
   createTime: isoTime(c.createTime),
@@ -97,6 +99,7 @@ async function clientInput(opts: ClientOptions, io: CliIo): Promise<OAuthClientI
     clientId: opts.clientId,
     clientSecret,
     tokenEndpointAuthMethod: opts.authMethod ?? '',
+    provider: opts.provider ?? '',
     scopes: opts.scope,
     injection: {
       env: opts.injectEnv.map((spec) => {
@@ -120,6 +123,10 @@ function clientFlags(cmd: Command): Command {
     .option('--client-secret-stdin', 'read the client secret from stdin')
     .option('--client-secret-file <path>', 'read the client secret from a file')
     .option('--auth-method <method>', 'client_secret_basic, client_secret_post or none')
+    .option(
+      '--provider <provider>',
+      "accounts are this AI provider's credentials: only runs naming them receive them",
+    )
     .option('--scope <scope>', 'a scope to request (repeatable)', collect, [])
     .option(
       '--inject-env <NAME[=FIELD]>',

@@ -65,6 +65,7 @@ function sandboxVariables(res: CreateRunResponse, addr: string): Record<string, 
 interface CreateOptions {
   collection: string;
   provider: string;
+  account?: string;
   ttl: string;
   label: string[];
   agentAddr?: string;
@@ -94,6 +95,10 @@ export function registerRuns(program: Command, io: CliIo): void {
     .description("create a run; prints what the sandbox's agent needs")
     .requiredOption('--collection <name>', 'collection')
     .requiredOption('--provider <provider>', 'the runtime provider')
+    .option(
+      '--account <name>',
+      'authenticate the runtime through this connected account instead of the provider key',
+    )
     .option('--ttl <seconds>', 'lifetime in seconds (0: one hour)', '0')
     .option('--label <key=value>', 'a label (repeatable)', collect, [])
     .option('--agent-addr <host:port>', 'RUNKEYS_ADDR for the sandbox, if not --addr')
@@ -105,7 +110,11 @@ export function registerRuns(program: Command, io: CliIo): void {
       const { conn, api } = client(c);
       const res = await unary(conn, api.createRun.bind(api), {
         collection: opts.collection,
-        runtime: { provider: opts.provider, auth: 'api_key' },
+        runtime: {
+          provider: opts.provider,
+          auth: opts.account === undefined ? 'api_key' : 'account',
+          account: opts.account ?? '',
+        },
         ttlSeconds: ttl,
         labels: labelsOf(opts.label),
       });

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import {
   ConfigError,
   DEFAULT_DATA_DIR,
+  DEFAULT_HTTP_LISTEN,
   DEFAULT_LISTEN,
   type ServerConfig,
 } from '../../server/config.js';
@@ -16,6 +17,9 @@ interface ServerOptions {
   tlsClientCa?: string;
   initTokenFile?: string;
   logLevel?: string;
+  httpListen?: string;
+  oauthRedirectUri?: string;
+  refreshMinMargin?: string;
 }
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -36,6 +40,11 @@ export function serverConfig(opts: ServerOptions, io: CliIo): ServerConfig {
   if (clientCaPath !== undefined && certPath === undefined) {
     throw new ConfigError('--tls-client-ca needs --tls-cert and --tls-key');
   }
+  const httpListen = opts.httpListen ?? env.RUNKEYS_HTTP_LISTEN ?? DEFAULT_HTTP_LISTEN;
+  const minMarginS = Number(opts.refreshMinMargin ?? env.RUNKEYS_REFRESH_MIN_MARGIN ?? '60');
+  if (!Number.isInteger(minMarginS) || minMarginS < 0 || minMarginS > 86_400) {
+    throw new ConfigError('--refresh-min-margin must be whole seconds from 0 to 86400');
+  }
   return {
     listen: opts.listen ?? env.RUNKEYS_LISTEN ?? DEFAULT_LISTEN,
     dataDir: opts.dataDir ?? env.RUNKEYS_DATA_DIR ?? DEFAULT_DATA_DIR,
@@ -48,6 +57,9 @@ export function serverConfig(opts: ServerOptions, io: CliIo): ServerConfig {
     logPretty:
       (io.stderr as NodeJS.WriteStream).isTTY === true && env.RUNKEYS_LOG_FORMAT !== 'json',
     masterKey: env.RUNKEYS_MASTER_KEY,
+    httpListen: httpListen === 'off' ? undefined : httpListen,
+    oauthRedirectUri: opts.oauthRedirectUri ?? env.RUNKEYS_OAUTH_REDIRECT_URI,
+    refresh: { minMarginMs: minMarginS * 1000 },
   };
 }
 
@@ -71,6 +83,18 @@ export function registerServer(program: Command, io: CliIo): void {
     .option('--tls-client-ca <path>', 'PEM CA bundle: require client certificates (mutual TLS)')
     .option('--init-token-file <path>', 'on first start, write the root token here (0600)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .option(
+      '--http-listen <host:port>',
+      `HTTP address for the OAuth callback and /healthz, or "off" (default ${DEFAULT_HTTP_LISTEN})`,
+    )
+    .option(
+      '--oauth-redirect-uri <url>',
+      "the redirect URI registered at providers (default: the listener's /oauth/callback)",
+    )
+    .option(
+      '--refresh-min-margin <seconds>',
+      'refresh OAuth tokens at least this long before expiry (default 60)',
+    )
     .action(async (opts: ServerOptions) => {
       const config = serverConfig(opts, io);
       // Server code loads only for server commands, so client commands start fast.

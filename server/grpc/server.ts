@@ -17,6 +17,7 @@ import { AgentServiceService, RunServiceService } from '../../proto/gen/runkeys/
 import type { ServerConfig } from '../config.js';
 import type { Logger } from '../logger.js';
 import { attachHandler } from '../runs/attach.js';
+import { refreshAskHandler } from '../runs/refresh-ask.js';
 import { type RunDeps, runHandlers } from '../runs/service.js';
 import { accountHandlers } from '../services/accounts.js';
 import { adminTokenHandlers } from '../services/admin-tokens.js';
@@ -100,7 +101,10 @@ export function buildGrpcServer(
 
   server.addService(RunServiceService, add(adapter, 'runkeys.v1.RunService', runHandlers(deps)));
   // The agent proves itself with its run's bootstrap or resume credential, not a bearer token.
-  server.addService(AgentServiceService, { attach: attachHandler(deps, log) });
+  server.addService(AgentServiceService, {
+    attach: attachHandler(deps, log),
+    refreshAccount: refreshAskHandler(deps, log),
+  });
 
   const health = new HealthImplementation(
     Object.fromEntries(['', ...SERVICE_NAMES].map((s) => [s, 'NOT_SERVING' as const])),

@@ -1,20 +1,27 @@
 import {
+  type AccountState,
   type Bundle,
   type BundleEntry,
+  type BundleFile,
   type Conflict,
   Layer,
 } from '../../proto/gen/runkeys/v1/runs.js';
-import { openValue } from '../crypto/keyring.js';
+import { type CollectionKeys, openValue } from '../crypto/keyring.js';
 import { inheritedUnset, PROVIDER_FORBIDDEN, providerEntries } from '../layers/provider-env.js';
 import type { Credential, ProviderName } from '../layers/providers.js';
+import { fillTemplate } from '../oauth/template.js';
+import type { StoredTokens } from '../oauth/tokens.js';
+import { accountTokensContext } from '../services/accounts.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { envVarContext } from '../services/env-vars.js';
 import { providerKeyContext } from '../services/provider-keys.js';
 import { getCollection } from '../store/collections.js';
 import type { Db } from '../store/db.js';
 import { listEnvVars } from '../store/env-vars.js';
+import { getOAuthClient, listAllAccounts } from '../store/oauth.js';
 import { getProviderKey } from '../store/provider-keys.js';
 import type { RunTable } from '../store/schema.js';
+import type { ClientConfig } from '../validate/oauth.js';
 
 /**
  * Precedence when two layers give the same name: the runtime's provider credential wins over
@@ -31,8 +38,9 @@ const PRECEDENCE: Layer[] = [Layer.LAYER_PROVIDER, Layer.LAYER_ACCOUNT, Layer.LA
  * 1. the collection's version;
  * 2. its environment variables;
  * 3. the runtime's provider credential, mapped to the names its SDKs read, and nothing of any
- *    other provider;
- * 4. precedence between layers, names no layer may give, and names to remove from the
+ *    other provider; a runtime that authenticates through an account gets no key;
+ * 4. connected accounts (see accountLayer);
+ * 5. precedence between layers, names no layer may give, and names to remove from the
  *    inherited environment.
  */
 export async function assembleBundle(
@@ -47,7 +55,8 @@ export async function assembleBundle(
   const version = Number(collection.version);
   // The data key's sealed form is new with every collection, so a collection deleted and made
   // again under the same name never meets the old one's entries.
-  const cacheKey = `${collection.name}\0${run.provider}\0${collection.data_key_sealed}`;
+  const runtime = `${run.provider}\0${run.auth}\0${run.account}`;
+  const cacheKey = `${collection.name}\0${runtime}\0${collection.data_key_sealed}`;
   const cached = cache?.get(cacheKey, version);
   if (cached !== undefined) return { ...cached, resumeCredential: '' };
   const keys = deps.keyring.openDataKey(collection.name, collection.data_key_sealed);
@@ -64,7 +73,8 @@ export async function assembleBundle(
   }
   // 3.
   const provider = run.provider as ProviderName;
-  const key = await getProviderKey(db, run.collection, provider);
+  const key =
+    run.auth === 'api_key' ? await getProviderKey(db, run.collection, provider) : undefined;
   let credential: Credential = {};
   if (key !== undefined) {
     credential = JSON.parse(
@@ -75,9 +85,11 @@ export async function assembleBundle(
     }
   }
   // 4.
+  const { files, accounts } = await accountLayer(db, keys, run, candidates);
+  // 5.
   const { entries, conflicts } = resolve(candidates, PROVIDER_FORBIDDEN[provider]);
   const unset = inheritedUnset(provider, credential);
-  const bundle = { version, entries, files: [], unset, conflicts, resumeCredential: '' };
+  const bundle = { version, entries, files, unset, conflicts, resumeCredential: '', accounts };
   cache?.set(cacheKey, version, bundle);
   return { ...bundle };
 }
@@ -130,4 +142,46 @@ function resolve(candidates: BundleEntry[], forbidden: readonly string[]) {
   }
   const entries = [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
   return { entries, conflicts };
+}
+
+/**
+ * The connected accounts a run receives: every tool account of the collection (its client has
+ * no provider), and the account its runtime names. Each comes through its client's injection:
+ * environment entries and credential files carrying the access token (never the refresh token
+ * or the client secret), with the token's expiry. An account that needs reconnecting sends no
+ * token, only its state, so the agent removes what it held and says why.
+ */
+async function accountLayer(db: Db, keys: CollectionKeys, run: RunTable, out: BundleEntry[]) {
+  const files: BundleFile[] = [];
+  const accounts: AccountState[] = [];
+  const configs = new Map<string, ClientConfig | undefined>();
+  for (const row of await listAllAccounts(db, run.collection)) {
+    if (!configs.has(row.client)) {
+      const client = await getOAuthClient(db, run.collection, row.client);
+      configs.set(row.client, client && (JSON.parse(client.config) as ClientConfig));
+    }
+    const config = configs.get(row.client);
+    if (config === undefined) continue;
+    const isRuntime = run.auth === 'account' && run.account === row.name;
+    if ((config.provider ?? '') !== '' && !isRuntime) continue;
+    const expiresAt = row.access_expires_at === null ? null : Number(row.access_expires_at);
+    const expireTime = expiresAt === null ? undefined : new Date(expiresAt);
+    accounts.push({ name: row.name, status: row.status, expireTime });
+    if (row.status === 'needs_reconnect') continue;
+    const tokens = JSON.parse(
+      openValue(keys, accountTokensContext(row.collection, row.name), row.tokens_sealed),
+    ) as StoredTokens;
+    for (const inj of config.injection.env) {
+      const value =
+        inj.field === 'access_token' ? tokens.access_token : (tokens.extra[inj.field] ?? undefined);
+      if (value === undefined) continue;
+      out.push({ name: inj.name, value, layer: Layer.LAYER_ACCOUNT, sensitive: true, expireTime });
+    }
+    for (const inj of config.injection.files) {
+      const filled = fillTemplate(inj, { ...tokens, expires_at: expiresAt });
+      if (filled === undefined) continue;
+      files.push({ path: inj.path, sensitive: true, account: row.name, ...filled });
+    }
+  }
+  return { files, accounts };
 }

@@ -10,11 +10,15 @@ import { authorize, type Principal } from '../auth/principal.js';
 import { invalid, notFound, precondition } from '../errors.js';
 import type { Handlers } from '../grpc/adapter.js';
 import { providerName } from '../layers/providers.js';
-import { audit, loadCollection, optionalDate, type ServiceDeps, toDate } from '../services/deps.js';
+import type { AccountDeps } from '../services/accounts.js';
+import { audit, loadCollection, optionalDate, toDate } from '../services/deps.js';
+import type { Db } from '../store/db.js';
+import { getAccount, getOAuthClient } from '../store/oauth.js';
 import { getProviderKey } from '../store/provider-keys.js';
 import * as store from '../store/runs.js';
 import type { RunTable, RunState as StoredState } from '../store/schema.js';
 import { quote, resourceName } from '../validate/common.js';
+import type { ClientConfig } from '../validate/oauth.js';
 import { nextPageToken, readPage } from '../validate/pagination.js';
 import type { BundleCache } from './bundle.js';
 import type { RunKeys } from './run-keys.js';
@@ -28,7 +32,7 @@ export const BOOTSTRAP_LIFETIME_MS = 10 * 60 * 1000;
 const LABEL_KEY = /^[a-z0-9_.-]{1,63}$/;
 const MAX_LABELS = 32;
 
-export interface RunDeps extends ServiceDeps {
+export interface RunDeps extends AccountDeps {
   bundles: BundleCache;
   runKeys: RunKeys;
   watcher: ChangeWatcher;
@@ -53,7 +57,7 @@ export function toRun(row: RunTable, now: number): Run {
   return {
     id: row.id,
     collection: row.collection,
-    runtime: { provider: row.provider, auth: row.auth },
+    runtime: { provider: row.provider, auth: row.auth, account: row.account },
     state: STATE_TO_WIRE[effectiveState(row, now)],
     labels: JSON.parse(row.labels) as Record<string, string>,
     createTime: toDate(row.created_at),
@@ -66,11 +70,57 @@ export function toRun(row: RunTable, now: number): Run {
   };
 }
 
-function runtimeOf(r: Runtime | undefined): { provider: string; auth: string } {
+function runtimeOf(r: Runtime | undefined): { provider: string; auth: string; account: string } {
   const provider = providerName(r?.provider ?? '');
   const auth = r?.auth === undefined || r.auth === '' ? 'api_key' : r.auth;
-  if (auth !== 'api_key') throw invalid(`"runtime.auth" must be api_key; got ${quote(auth)}`);
-  return { provider, auth };
+  if (auth === 'api_key') {
+    if ((r?.account ?? '') !== '') {
+      throw invalid('"runtime.account" must be empty unless "runtime.auth" is account');
+    }
+    return { provider, auth, account: '' };
+  }
+  if (auth !== 'account') {
+    throw invalid(`"runtime.auth" must be api_key or account; got ${quote(auth)}`);
+  }
+  return { provider, auth, account: resourceName('runtime.account', r?.account ?? '') };
+}
+
+/** What makes a runtime usable: its provider key, or a connected account for that provider. */
+async function checkRuntimeCredential(
+  db: Db,
+  collection: string,
+  runtime: { provider: string; auth: string; account: string },
+): Promise<void> {
+  if (runtime.auth === 'api_key') {
+    if ((await getProviderKey(db, collection, runtime.provider)) === undefined) {
+      throw precondition(
+        `collection "${collection}" has no ${runtime.provider} key; set one with: ` +
+          `runkeys providers set ${runtime.provider} --collection ${collection}`,
+      );
+    }
+    return;
+  }
+  const account = await getAccount(db, collection, runtime.account);
+  if (account === undefined) {
+    throw precondition(
+      `collection "${collection}" has no account "${runtime.account}"; connect one with: ` +
+        `runkeys accounts connect --collection ${collection} --name ${runtime.account} CLIENT`,
+    );
+  }
+  const client = await getOAuthClient(db, collection, account.client);
+  const provider = client === undefined ? '' : (JSON.parse(client.config) as ClientConfig).provider;
+  if (provider !== runtime.provider) {
+    throw precondition(
+      `account "${runtime.account}" is not a ${runtime.provider} credential: its OAuth client ` +
+        `"${account.client}" must be registered with --provider ${runtime.provider}`,
+    );
+  }
+  if (account.status === 'needs_reconnect') {
+    throw precondition(
+      `account "${runtime.account}" needs reconnecting: runkeys accounts connect ` +
+        `--collection ${collection} --name ${runtime.account} ${account.client}`,
+    );
+  }
 }
 
 function labelsOf(labels: Record<string, string>): Record<string, string> {
@@ -127,7 +177,7 @@ export function runHandlers(deps: RunDeps): Handlers<RunServiceServer> {
         collection,
         provider: runtime.provider,
         auth: runtime.auth,
-        account: '',
+        account: runtime.account,
         labels: JSON.stringify(labels),
         state: 'pending',
         created_at: now,
@@ -146,12 +196,7 @@ export function runHandlers(deps: RunDeps): Handlers<RunServiceServer> {
       };
       await db.transaction().execute(async (trx) => {
         await loadCollection(trx, collection);
-        if ((await getProviderKey(trx, collection, runtime.provider)) === undefined) {
-          throw precondition(
-            `collection "${collection}" has no ${runtime.provider} key; set one with: ` +
-              `runkeys providers set ${runtime.provider} --collection ${collection}`,
-          );
-        }
+        await checkRuntimeCredential(trx, collection, runtime);
         await store.insertRun(trx, row);
         await audit(trx, deps, principal, {
           collection,

@@ -1,15 +1,23 @@
+import * as oauth4 from 'oauth4webapi';
 import {
   AccountStatus,
   type ConnectedAccount,
   type ConnectedAccountServiceServer,
+  type ConnectFlow,
+  ConnectMethod,
+  ConnectState,
   type TokenSet,
 } from '../../proto/gen/runkeys/v1/oauth.js';
 import { authorize } from '../auth/principal.js';
-import { fingerprintValue, sealValue } from '../crypto/keyring.js';
-import { conflict, invalid, notFound } from '../errors.js';
+import { type CollectionKeys, fingerprintValue, openValue, sealValue } from '../crypto/keyring.js';
+import { conflict, invalid, notFound, precondition } from '../errors.js';
 import type { Handlers } from '../grpc/adapter.js';
+import type { Connector } from '../oauth/connect.js';
+import { providerFor } from '../oauth/endpoints.js';
+import type { Refresher } from '../oauth/refresh.js';
+import type { StoredTokens } from '../oauth/tokens.js';
 import * as store from '../store/oauth.js';
-import type { AccountTable } from '../store/schema.js';
+import type { AccountTable, ConnectFlowTable } from '../store/schema.js';
 import { quote, resourceName } from '../validate/common.js';
 import { scopeTokens } from '../validate/oauth.js';
 import { nextPageToken, readPage } from '../validate/pagination.js';
@@ -26,13 +34,6 @@ const STATUS: Record<AccountState, AccountStatus> = {
   refresh_failing: AccountStatus.ACCOUNT_STATUS_REFRESH_FAILING,
   needs_reconnect: AccountStatus.ACCOUNT_STATUS_NEEDS_RECONNECT,
 };
-
-/** The sealed token set of an account. */
-export interface StoredTokens {
-  access_token: string;
-  refresh_token: string;
-  extra: Record<string, string>;
-}
 
 const MAX_TOKEN_CHARS = 16 * 1024;
 const MAX_EXPIRES_IN = 10 * 365 * 24 * 3600;
@@ -95,7 +96,13 @@ function checkTokens(t: TokenSet | undefined): StoredTokens & { expiresIn: numbe
   };
 }
 
-export function accountHandlers(deps: ServiceDeps): Handlers<ConnectedAccountServiceServer> {
+export interface AccountDeps extends ServiceDeps {
+  refresher: Refresher;
+  connector: Connector;
+}
+
+export function accountHandlers(deps: AccountDeps): Handlers<ConnectedAccountServiceServer> {
+  const oauth = deps;
   const { db } = deps;
   const missing = (collection: string, name: string) =>
     notFound(`account "${name}" not found in collection "${collection}"`);
@@ -139,6 +146,13 @@ export function accountHandlers(deps: ServiceDeps): Handlers<ConnectedAccountSer
           created_at: now,
           updated_at: now,
           created_by: principal.tokenId,
+          lifetime_ms: tokens.expiresIn === 0 ? null : tokens.expiresIn * 1000,
+          fence: 0,
+          lease_owner: null,
+          lease_until: null,
+          lease_taken_over: 0,
+          next_attempt_at: null,
+          failures: 0,
         };
         await store.insertAccount(trx, created);
         await audit(trx, deps, principal, {
@@ -184,16 +198,131 @@ export function accountHandlers(deps: ServiceDeps): Handlers<ConnectedAccountSer
       const collection = resourceName('collection', req.collection);
       authorize(principal, collection, 'write');
       const name = resourceName('name', req.name);
+      const keys = await collectionKeys(deps, db, collection);
+      const row = await store.getAccount(db, collection, name);
+      if (row === undefined) throw missing(collection, name);
+      const revoked = await revokeAtProvider(deps, row, keys);
       await db.transaction().execute(async (trx) => {
-        await collectionKeys(deps, trx, collection);
         if (!(await store.deleteAccount(trx, collection, name))) throw missing(collection, name);
         await audit(trx, deps, principal, {
           collection,
           action: 'account.delete',
           target: name,
+          details: { revoked },
         });
       });
       return {};
     },
+
+    async startConnect(req, { principal }) {
+      const collection = resourceName('collection', req.collection);
+      authorize(principal, collection, 'write');
+      const name = resourceName('name', req.name);
+      const client = resourceName('client', req.client);
+      const method = CONNECT_METHODS[req.method];
+      if (method === undefined) {
+        throw invalid(
+          '"method" must be CONNECT_METHOD_AUTHORIZATION_CODE or CONNECT_METHOD_DEVICE',
+        );
+      }
+      const flow = await oauth.connector.start(principal, collection, name, client, method);
+      return { flow: toFlow(flow) };
+    },
+
+    async getConnectFlow(req, { principal }) {
+      const collection = resourceName('collection', req.collection);
+      authorize(principal, collection, 'write');
+      if (!/^cf_[0-9a-f]{20}$/.test(req.id)) {
+        throw invalid(
+          `"id" must be a connect flow id (cf_ and 20 hex digits); got ${quote(req.id)}`,
+        );
+      }
+      await collectionKeys(deps, db, collection);
+      const flow = await store.getFlow(db, collection, req.id);
+      if (flow === undefined) {
+        throw notFound(`connect flow ${req.id} not found in collection "${collection}"`);
+      }
+      return { flow: toFlow(flow) };
+    },
+
+    async refreshConnectedAccount(req, { principal }) {
+      const collection = resourceName('collection', req.collection);
+      authorize(principal, collection, 'write');
+      const name = resourceName('name', req.name);
+      await collectionKeys(deps, db, collection);
+      const outcome = await oauth.refresher.refresh(collection, name, true);
+      if (outcome === 'gone') throw missing(collection, name);
+      if (outcome === 'needs_reconnect') {
+        throw precondition(
+          `account "${name}" needs reconnecting: runkeys accounts connect --collection ` +
+            `${collection} --name ${name} CLIENT`,
+        );
+      }
+      if (outcome === 'no_refresh_token') {
+        throw precondition(`account "${name}" has no refresh token; connect or import it again`);
+      }
+      const row = await store.getAccount(db, collection, name);
+      if (row === undefined) throw missing(collection, name);
+      return { account: toAccount(row) };
+    },
   };
+}
+
+const CONNECT_METHODS: Partial<Record<ConnectMethod, 'authorization_code' | 'device'>> = {
+  [ConnectMethod.CONNECT_METHOD_AUTHORIZATION_CODE]: 'authorization_code',
+  [ConnectMethod.CONNECT_METHOD_DEVICE]: 'device',
+};
+
+const FLOW_STATE: Record<ConnectFlowTable['state'], ConnectState> = {
+  pending: ConnectState.CONNECT_STATE_PENDING,
+  connected: ConnectState.CONNECT_STATE_CONNECTED,
+  failed: ConnectState.CONNECT_STATE_FAILED,
+};
+
+function toFlow(row: ConnectFlowTable): ConnectFlow {
+  return {
+    id: row.id,
+    collection: row.collection,
+    account: row.account,
+    client: row.client,
+    method:
+      row.method === 'device'
+        ? ConnectMethod.CONNECT_METHOD_DEVICE
+        : ConnectMethod.CONNECT_METHOD_AUTHORIZATION_CODE,
+    state: FLOW_STATE[row.state],
+    authorizationUrl: row.authorization_url,
+    userCode: row.user_code,
+    verificationUri: row.verification_uri,
+    verificationUriComplete: row.verification_uri_complete,
+    interval: row.interval_s,
+    expireTime: toDate(row.expires_at),
+    error: row.error,
+  };
+}
+
+/**
+ * RFC 7009: revokes the refresh token (or the access token when there is none) where the
+ * provider has a revocation endpoint. Returns what happened, for the audit event; a failure
+ * does not stop the delete, since the tokens are deleted either way.
+ */
+async function revokeAtProvider(
+  deps: ServiceDeps,
+  row: AccountTable,
+  keys: CollectionKeys,
+): Promise<'yes' | 'unsupported' | 'failed'> {
+  try {
+    const client = await store.getOAuthClient(deps.db, row.collection, row.client);
+    if (client === undefined) return 'unsupported';
+    const p = await providerFor(client, keys);
+    if (p.as.revocation_endpoint === undefined) return 'unsupported';
+    const held = JSON.parse(
+      openValue(keys, accountTokensContext(row.collection, row.name), row.tokens_sealed),
+    ) as StoredTokens;
+    const token = held.refresh_token !== '' ? held.refresh_token : held.access_token;
+    const res = await oauth4.revocationRequest(p.as, p.client, p.auth, token, p.http());
+    await oauth4.processRevocationResponse(res);
+    return 'yes';
+  } catch {
+    return 'failed';
+  }
 }

@@ -28,6 +28,7 @@ function toOAuthClient(row: OAuthClientTable): OAuthClient {
     tokenEndpointAuthMethod: c.token_endpoint_auth_method,
     scopes: c.scopes,
     injection: c.injection,
+    provider: c.provider ?? '',
     createTime: toDate(row.created_at),
     updateTime: toDate(row.updated_at),
     createdBy: row.created_by,

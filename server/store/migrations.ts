@@ -176,6 +176,48 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0003_oauth': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('accounts').addColumn('lifetime_ms', 'bigint').execute();
+        await db.schema
+          .alterTable('accounts')
+          .addColumn('fence', 'bigint', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema.alterTable('accounts').addColumn('lease_owner', 'text').execute();
+        await db.schema.alterTable('accounts').addColumn('lease_until', 'bigint').execute();
+        await db.schema
+          .alterTable('accounts')
+          .addColumn('lease_taken_over', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema.alterTable('accounts').addColumn('next_attempt_at', 'bigint').execute();
+        await db.schema
+          .alterTable('accounts')
+          .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .createTable('connect_flows')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('collection', 'text', (c) =>
+            c.notNull().references('collections.name').onDelete('cascade'),
+          )
+          .addColumn('account', 'text', (c) => c.notNull())
+          .addColumn('client', 'text', (c) => c.notNull())
+          .addColumn('method', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('state_hash', 'text', (c) => c.unique())
+          .addColumn('secrets_sealed', 'text', (c) => c.notNull())
+          .addColumn('authorization_url', 'text', (c) => c.notNull())
+          .addColumn('user_code', 'text', (c) => c.notNull())
+          .addColumn('verification_uri', 'text', (c) => c.notNull())
+          .addColumn('verification_uri_complete', 'text', (c) => c.notNull())
+          .addColumn('interval_s', 'integer', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('error', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -74,6 +74,43 @@ export interface AccountTable {
   created_at: number;
   updated_at: number;
   created_by: string;
+  /** Lifetime of the access token held, for the refresh margin; null when unknown. */
+  lifetime_ms: number | null;
+  /** Bumped by every refresh lease taken; a result is stored only under the fence it began with. */
+  fence: number;
+  /** Which process holds the refresh lease, and until when; null when nobody does. */
+  lease_owner: string | null;
+  lease_until: number | null;
+  /** 1 when the lease now held was taken over from a holder that never released it. */
+  lease_taken_over: number;
+  /** After a transient failure: not before this time. */
+  next_attempt_at: number | null;
+  /** Transient failures in a row. */
+  failures: number;
+}
+
+export type ConnectFlowState = 'pending' | 'connected' | 'failed';
+
+export interface ConnectFlowTable {
+  id: string;
+  collection: string;
+  account: string;
+  client: string;
+  method: 'authorization_code' | 'device';
+  state: ConnectFlowState;
+  /** SHA-256 of the OAuth state parameter, to find the flow a callback belongs to. */
+  state_hash: string | null;
+  /** Sealed JSON: PKCE verifier and state, or the device code. */
+  secrets_sealed: string;
+  authorization_url: string;
+  user_code: string;
+  verification_uri: string;
+  verification_uri_complete: string;
+  interval_s: number;
+  expires_at: number;
+  error: string;
+  created_at: number;
+  created_by: string;
 }
 
 export interface AdminTokenTable {
@@ -144,6 +181,7 @@ export interface Database {
   env_vars: EnvVarTable;
   oauth_clients: OAuthClientTable;
   accounts: AccountTable;
+  connect_flows: ConnectFlowTable;
   admin_tokens: AdminTokenTable;
   audit_events: AuditEventTable;
   runs: RunTable;

@@ -4,6 +4,7 @@ import type {
   TokenInjection,
 } from '../../proto/gen/runkeys/v1/oauth.js';
 import { invalid } from '../errors.js';
+import { PROVIDERS } from '../layers/providers.js';
 import { maxLength, quote, required } from './common.js';
 import { envName } from './env-vars.js';
 
@@ -22,6 +23,8 @@ export interface ClientConfig {
   token_endpoint_auth_method: AuthMethod;
   scopes: string[];
   injection: TokenInjection;
+  /** '' for tool accounts; a provider name for accounts that are a runtime's credential. */
+  provider: string;
 }
 
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
@@ -93,7 +96,18 @@ export function checkClientInput(
     token_endpoint_auth_method: authMethod(c.tokenEndpointAuthMethod ?? '', secretSet),
     scopes: scopeTokens('client.scopes', c.scopes ?? []),
     injection: injection(c.injection),
+    provider: clientProvider(c.provider ?? ''),
   };
+}
+
+function clientProvider(value: string): string {
+  if (value !== '' && !(PROVIDERS as readonly string[]).includes(value)) {
+    throw invalid(
+      `"client.provider" must be empty (a tool account) or one of ${PROVIDERS.join(', ')}; ` +
+        `got ${quote(value)}`,
+    );
+  }
+  return value;
 }
 
 export function clientSecret(value: string): string {

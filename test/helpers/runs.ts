@@ -20,6 +20,7 @@ export function controlPlane(address: string, token: string) {
     address,
     token,
     agent,
+    runs,
     createCollection: (name: string) =>
       call(
         admin.collections.createCollection.bind(admin.collections),
@@ -48,7 +49,7 @@ export function controlPlane(address: string, token: string) {
     createRun: (collection: string, provider: string, ttlSeconds = 0): Promise<CreateRunResponse> =>
       call(
         runs.createRun.bind(runs),
-        { collection, runtime: { provider, auth: '' }, ttlSeconds, labels: {} },
+        { collection, runtime: { provider, auth: '', account: '' }, ttlSeconds, labels: {} },
         token,
       ),
     getRun: async (collection: string, id: string): Promise<Run> =>

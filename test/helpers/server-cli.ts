@@ -20,7 +20,7 @@ export function startServerCli(
 ): Promise<ServerCli> {
   const child = spawn(process.execPath, [CLI, 'server', ...args], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', RUNKEYS_HTTP_LISTEN: '127.0.0.1:0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

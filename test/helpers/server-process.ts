@@ -23,6 +23,8 @@ export interface SpawnServerOptions {
   listen?: string;
   /** The root token of a reused data dir; a new one is written on first start. */
   rootToken?: string;
+  /** More `runkeys server` flags. */
+  args?: string[];
 }
 
 const LISTEN_TIMEOUT_MS = 15_000;
@@ -45,6 +47,9 @@ export async function spawnServer(options: SpawnServerOptions = {}): Promise<Ser
       dataDir,
       '--init-token-file',
       tokenFile,
+      '--http-listen',
+      '127.0.0.1:0',
+      ...(options.args ?? []),
     ],
     { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'ignore', 'pipe'] },
   );

@@ -13,6 +13,8 @@ import {
 } from '../../proto/gen/runkeys/v1/oauth.js';
 import { ProviderKeyServiceClient } from '../../proto/gen/runkeys/v1/provider_keys.js';
 import { type RunningServer, startServer } from '../../server/app.js';
+import type { ServerConfig } from '../../server/config.js';
+import type { RefreshHooks } from '../../server/oauth/refresh.js';
 
 /** Collects every line a logger or stream writes, for the canary checks. */
 export class Capture extends Writable {
@@ -43,6 +45,10 @@ export interface TestServerOptions {
   masterKey?: string;
   /** The server's clock; Date.now unless a test moves time itself. */
   now?: () => number;
+  /** Start the HTTP listener (OAuth callback) on a free loopback port. */
+  http?: boolean;
+  refresh?: ServerConfig['refresh'];
+  refreshHooks?: RefreshHooks;
 }
 
 /** A real control plane on a loopback port with its own data dir and captured logs. */
@@ -60,9 +66,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       logLevel: 'debug',
       logPretty: false,
       masterKey: options.masterKey,
+      httpListen: options.http === true ? '127.0.0.1:0' : undefined,
+      refresh: options.refresh,
     },
     log,
-    { stderr, now: options.now },
+    { stderr, now: options.now, refreshHooks: options.refreshHooks },
   );
   let rootToken = '';
   try {

@@ -228,6 +228,7 @@ describe('openFrom()', () => {
           version: 99,
           entries: [],
           files: [],
+          accounts: [],
           unset: [],
           conflicts: [],
           resumeCredential: '',

@@ -133,6 +133,12 @@ export const CASES: Record<string, Record<string, Entry>> = {
     getConnectedAccount: { request: (t) => ({ ...at(t), name: t.account }), other: scoped },
     listConnectedAccounts: { request: at, other: scoped },
     deleteConnectedAccount: { request: (t) => ({ ...at(t), name: t.account }), other: scoped },
+    startConnect: {
+      request: (t) => ({ ...at(t), name: 'intruder', client: t.client, method: 1 }),
+      other: scoped,
+    },
+    getConnectFlow: { request: (t) => ({ ...at(t), id: `cf_${'0'.repeat(20)}` }), other: scoped },
+    refreshConnectedAccount: { request: (t) => ({ ...at(t), name: t.account }), other: scoped },
   },
   'runkeys.v1.AdminTokenService': {
     createAdminToken: { request: (t) => ({ ...at(t), role: Role.ROLE_ADMIN }), other: scoped },
@@ -167,6 +173,11 @@ export const CASES: Record<string, Record<string, Entry>> = {
         'takes no bearer token: the agent proves it holds the run bootstrap secret, which the ' +
         'run protocol tests cover',
     },
+    refreshAccount: {
+      exempt:
+        'takes no bearer token: the request is sealed with the agent key the run is bound to, ' +
+        'which test/oauth/refresh-ask.test.ts covers',
+    },
   },
 };
 
@@ -183,6 +194,9 @@ export const WRITES = [
   'OAuthClientService/deleteOAuthClient',
   'ConnectedAccountService/createConnectedAccount',
   'ConnectedAccountService/deleteConnectedAccount',
+  'ConnectedAccountService/startConnect',
+  'ConnectedAccountService/getConnectFlow',
+  'ConnectedAccountService/refreshConnectedAccount',
   'CollectionService/updateCollection',
   'AdminTokenService/createAdminToken',
 ];

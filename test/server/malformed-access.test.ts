@@ -11,6 +11,7 @@ import {
   OAuthClientServiceService as Clients,
   type OAuthClientInput,
 } from '../../proto/gen/runkeys/v1/oauth.js';
+import { RunServiceService as Runs } from '../../proto/gen/runkeys/v1/runs.js';
 import { describeMalformedTable, type MalformedCase, req } from '../helpers/malformed.js';
 import type { DeepPartial } from '../helpers/rpc.js';
 import { TOKEN_ENDPOINT } from '../helpers/seed.js';
@@ -271,6 +272,90 @@ const CASES: MalformedCase[] = [
     as: { bearer: `rkt_000000000000_${'A'.repeat(43)}` },
     code: UNAUTHENTICATED,
     details: BAD_TOKEN,
+  },
+  {
+    what: 'a connect without a method',
+    call: req(Accounts.startConnect, { ...acme, name: 'hubot', client: 'github' }),
+    code: INVALID_ARGUMENT,
+    details: '"method" must be CONNECT_METHOD_AUTHORIZATION_CODE or CONNECT_METHOD_DEVICE',
+  },
+  {
+    what: 'a connect of a badly named account',
+    call: req(Accounts.startConnect, { ...acme, name: 'Hubot!', client: 'github', method: 1 }),
+    code: INVALID_ARGUMENT,
+    details: '"name" must match ^[a-z0-9][a-z0-9-]{0,62}$; got "Hubot!"',
+  },
+  {
+    what: 'a connect flow id of the wrong shape',
+    call: req(Accounts.getConnectFlow, { ...acme, id: 'flow-1' }),
+    code: INVALID_ARGUMENT,
+    details: '"id" must be a connect flow id (cf_ and 20 hex digits); got "flow-1"',
+  },
+  {
+    what: 'a connect flow that does not exist',
+    call: req(Accounts.getConnectFlow, { ...acme, id: `cf_${'0'.repeat(20)}` }),
+    code: NOT_FOUND,
+    details: `connect flow cf_${'0'.repeat(20)} not found in collection "acme"`,
+  },
+  {
+    what: 'refreshing an account that does not exist',
+    call: req(Accounts.refreshConnectedAccount, { ...acme, name: 'nobody' }),
+    code: NOT_FOUND,
+    details: 'account "nobody" not found in collection "acme"',
+  },
+  {
+    what: 'an OAuth client for an unknown provider',
+    call: client({ provider: 'mistral' }),
+    code: INVALID_ARGUMENT,
+    details:
+      '"client.provider" must be empty (a tool account) or one of anthropic, openai, bedrock, ' +
+      'openrouter, gemini, vllm; got "mistral"',
+  },
+  {
+    what: 'a runtime that authenticates in an unknown way',
+    call: req(Runs.createRun, {
+      ...acme,
+      ttlSeconds: 0,
+      labels: {},
+      runtime: { provider: 'anthropic', auth: 'sso' },
+    }),
+    code: INVALID_ARGUMENT,
+    details: '"runtime.auth" must be api_key or account; got "sso"',
+  },
+  {
+    what: 'a runtime through an account that names none',
+    call: req(Runs.createRun, {
+      ...acme,
+      ttlSeconds: 0,
+      labels: {},
+      runtime: { provider: 'anthropic', auth: 'account', account: '' },
+    }),
+    code: INVALID_ARGUMENT,
+    details: '"runtime.account" is required',
+  },
+  {
+    what: 'a runtime with a key that also names an account',
+    call: req(Runs.createRun, {
+      ttlSeconds: 0,
+      labels: {},
+      ...acme,
+      runtime: { provider: 'anthropic', auth: 'api_key', account: 'octocat' },
+    }),
+    code: INVALID_ARGUMENT,
+    details: '"runtime.account" must be empty unless "runtime.auth" is account',
+  },
+  {
+    what: 'a runtime through a tool account',
+    call: req(Runs.createRun, {
+      ttlSeconds: 0,
+      labels: {},
+      ...acme,
+      runtime: { provider: 'anthropic', auth: 'account', account: 'octocat' },
+    }),
+    code: FAILED_PRECONDITION,
+    details:
+      'account "octocat" is not a anthropic credential: its OAuth client "github" must be ' +
+      'registered with --provider anthropic',
   },
 ];
 

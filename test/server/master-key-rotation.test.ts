@@ -185,11 +185,14 @@ async function expectServesWith(dataDir: string, rootToken: string, masterKey?: 
 }
 
 async function startWithOldKey(dataDir: string, oldKey: string) {
-  return runCli(['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0'], {
-    env: { RUNKEYS_MASTER_KEY: oldKey },
-    cwd,
-    timeoutMs: 20_000,
-  });
+  return runCli(
+    ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--http-listen', 'off'],
+    {
+      env: { RUNKEYS_MASTER_KEY: oldKey },
+      cwd,
+      timeoutMs: 20_000,
+    },
+  );
 }
 
 describe('runkeys server rotate-master-key with master.key in the data dir', () => {

@@ -71,6 +71,92 @@ export function accountStatusToJSON(object: AccountStatus): string {
   }
 }
 
+export enum ConnectMethod {
+  CONNECT_METHOD_UNSPECIFIED = 0,
+  /** CONNECT_METHOD_AUTHORIZATION_CODE - Authorization code with PKCE S256, state and the RFC 9207 iss check. */
+  CONNECT_METHOD_AUTHORIZATION_CODE = 1,
+  /** CONNECT_METHOD_DEVICE - Device authorization grant (RFC 8628). */
+  CONNECT_METHOD_DEVICE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function connectMethodFromJSON(object: any): ConnectMethod {
+  switch (object) {
+    case 0:
+    case "CONNECT_METHOD_UNSPECIFIED":
+      return ConnectMethod.CONNECT_METHOD_UNSPECIFIED;
+    case 1:
+    case "CONNECT_METHOD_AUTHORIZATION_CODE":
+      return ConnectMethod.CONNECT_METHOD_AUTHORIZATION_CODE;
+    case 2:
+    case "CONNECT_METHOD_DEVICE":
+      return ConnectMethod.CONNECT_METHOD_DEVICE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ConnectMethod.UNRECOGNIZED;
+  }
+}
+
+export function connectMethodToJSON(object: ConnectMethod): string {
+  switch (object) {
+    case ConnectMethod.CONNECT_METHOD_UNSPECIFIED:
+      return "CONNECT_METHOD_UNSPECIFIED";
+    case ConnectMethod.CONNECT_METHOD_AUTHORIZATION_CODE:
+      return "CONNECT_METHOD_AUTHORIZATION_CODE";
+    case ConnectMethod.CONNECT_METHOD_DEVICE:
+      return "CONNECT_METHOD_DEVICE";
+    case ConnectMethod.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export enum ConnectState {
+  CONNECT_STATE_UNSPECIFIED = 0,
+  CONNECT_STATE_PENDING = 1,
+  CONNECT_STATE_CONNECTED = 2,
+  CONNECT_STATE_FAILED = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function connectStateFromJSON(object: any): ConnectState {
+  switch (object) {
+    case 0:
+    case "CONNECT_STATE_UNSPECIFIED":
+      return ConnectState.CONNECT_STATE_UNSPECIFIED;
+    case 1:
+    case "CONNECT_STATE_PENDING":
+      return ConnectState.CONNECT_STATE_PENDING;
+    case 2:
+    case "CONNECT_STATE_CONNECTED":
+      return ConnectState.CONNECT_STATE_CONNECTED;
+    case 3:
+    case "CONNECT_STATE_FAILED":
+      return ConnectState.CONNECT_STATE_FAILED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ConnectState.UNRECOGNIZED;
+  }
+}
+
+export function connectStateToJSON(object: ConnectState): string {
+  switch (object) {
+    case ConnectState.CONNECT_STATE_UNSPECIFIED:
+      return "CONNECT_STATE_UNSPECIFIED";
+    case ConnectState.CONNECT_STATE_PENDING:
+      return "CONNECT_STATE_PENDING";
+    case ConnectState.CONNECT_STATE_CONNECTED:
+      return "CONNECT_STATE_CONNECTED";
+    case ConnectState.CONNECT_STATE_FAILED:
+      return "CONNECT_STATE_FAILED";
+    case ConnectState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** TokenInjection says how a run receives an account's access token. */
 export interface TokenInjection {
   env: EnvInjection[];
@@ -125,6 +211,8 @@ export interface OAuthClient {
   updateTime?: Date | undefined;
   createdBy: string;
   updatedBy: string;
+  /** See OAuthClientInput.provider. */
+  provider: string;
 }
 
 /** OAuthClientInput is what Create and Update accept. */
@@ -140,7 +228,15 @@ export interface OAuthClientInput {
   /** Empty means client_secret_basic when a secret is given, none otherwise. */
   tokenEndpointAuthMethod: string;
   scopes: string[];
-  injection?: TokenInjection | undefined;
+  injection?:
+    | TokenInjection
+    | undefined;
+  /**
+   * Empty: accounts of this client are tool accounts (GitHub, ...) that every run of the
+   * collection receives. A provider name (anthropic, openai, ...): accounts of this client are
+   * provider credentials, received only by runs whose runtime names them (auth "account").
+   */
+  provider: string;
 }
 
 export interface CreateOAuthClientRequest {
@@ -266,6 +362,59 @@ export interface DeleteConnectedAccountRequest {
 }
 
 export interface DeleteConnectedAccountResponse {
+}
+
+export interface ConnectFlow {
+  id: string;
+  collection: string;
+  /** The account being connected. */
+  account: string;
+  client: string;
+  method: ConnectMethod;
+  state: ConnectState;
+  /** Authorization code: where the admin's browser goes. */
+  authorizationUrl: string;
+  /** Device: what the admin types, and where. */
+  userCode: string;
+  verificationUri: string;
+  verificationUriComplete: string;
+  /** Device: seconds between polls of the token endpoint (grows on slow_down). */
+  interval: number;
+  expireTime?:
+    | Date
+    | undefined;
+  /** Failed: an OAuth error code and description from the provider, or what went wrong. */
+  error: string;
+}
+
+export interface StartConnectRequest {
+  collection: string;
+  /** The account to connect; an existing account of the same client is connected again. */
+  name: string;
+  client: string;
+  method: ConnectMethod;
+}
+
+export interface StartConnectResponse {
+  flow?: ConnectFlow | undefined;
+}
+
+export interface GetConnectFlowRequest {
+  collection: string;
+  id: string;
+}
+
+export interface GetConnectFlowResponse {
+  flow?: ConnectFlow | undefined;
+}
+
+export interface RefreshConnectedAccountRequest {
+  collection: string;
+  name: string;
+}
+
+export interface RefreshConnectedAccountResponse {
+  account?: ConnectedAccount | undefined;
 }
 
 function createBaseTokenInjection(): TokenInjection {
@@ -561,6 +710,7 @@ function createBaseOAuthClient(): OAuthClient {
     updateTime: undefined,
     createdBy: "",
     updatedBy: "",
+    provider: "",
   };
 }
 
@@ -613,6 +763,9 @@ export const OAuthClient: MessageFns<OAuthClient> = {
     }
     if (message.updatedBy !== "") {
       writer.uint32(130).string(message.updatedBy);
+    }
+    if (message.provider !== "") {
+      writer.uint32(138).string(message.provider);
     }
     return writer;
   },
@@ -758,6 +911,14 @@ export const OAuthClient: MessageFns<OAuthClient> = {
             message.updatedBy = reader.string();
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -834,6 +995,7 @@ export const OAuthClient: MessageFns<OAuthClient> = {
         : isSet(object.updated_by)
         ? globalThis.String(object.updated_by)
         : "",
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
     };
   },
 
@@ -887,6 +1049,9 @@ export const OAuthClient: MessageFns<OAuthClient> = {
     if (message.updatedBy !== "") {
       obj.updatedBy = message.updatedBy;
     }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
     return obj;
   },
 
@@ -913,6 +1078,7 @@ export const OAuthClient: MessageFns<OAuthClient> = {
     message.updateTime = object.updateTime ?? undefined;
     message.createdBy = object.createdBy ?? "";
     message.updatedBy = object.updatedBy ?? "";
+    message.provider = object.provider ?? "";
     return message;
   },
 };
@@ -929,6 +1095,7 @@ function createBaseOAuthClientInput(): OAuthClientInput {
     tokenEndpointAuthMethod: "",
     scopes: [],
     injection: undefined,
+    provider: "",
   };
 }
 
@@ -963,6 +1130,9 @@ export const OAuthClientInput: MessageFns<OAuthClientInput> = {
     }
     if (message.injection !== undefined) {
       TokenInjection.encode(message.injection, writer.uint32(82).fork()).join();
+    }
+    if (message.provider !== "") {
+      writer.uint32(90).string(message.provider);
     }
     return writer;
   },
@@ -1060,6 +1230,14 @@ export const OAuthClientInput: MessageFns<OAuthClientInput> = {
             message.injection = TokenInjection.decode(reader, reader.uint32());
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1114,6 +1292,7 @@ export const OAuthClientInput: MessageFns<OAuthClientInput> = {
         ? object.scopes.map((e: any) => globalThis.String(e))
         : [],
       injection: isSet(object.injection) ? TokenInjection.fromJSON(object.injection) : undefined,
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
     };
   },
 
@@ -1149,6 +1328,9 @@ export const OAuthClientInput: MessageFns<OAuthClientInput> = {
     if (message.injection !== undefined) {
       obj.injection = TokenInjection.toJSON(message.injection);
     }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
     return obj;
   },
 
@@ -1169,6 +1351,7 @@ export const OAuthClientInput: MessageFns<OAuthClientInput> = {
     message.injection = (object.injection !== undefined && object.injection !== null)
       ? TokenInjection.fromPartial(object.injection)
       : undefined;
+    message.provider = object.provider ?? "";
     return message;
   },
 };
@@ -3273,6 +3456,795 @@ export const DeleteConnectedAccountResponse: MessageFns<DeleteConnectedAccountRe
   },
 };
 
+function createBaseConnectFlow(): ConnectFlow {
+  return {
+    id: "",
+    collection: "",
+    account: "",
+    client: "",
+    method: 0,
+    state: 0,
+    authorizationUrl: "",
+    userCode: "",
+    verificationUri: "",
+    verificationUriComplete: "",
+    interval: 0,
+    expireTime: undefined,
+    error: "",
+  };
+}
+
+export const ConnectFlow: MessageFns<ConnectFlow> = {
+  encode(message: ConnectFlow, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.collection !== "") {
+      writer.uint32(18).string(message.collection);
+    }
+    if (message.account !== "") {
+      writer.uint32(26).string(message.account);
+    }
+    if (message.client !== "") {
+      writer.uint32(34).string(message.client);
+    }
+    if (message.method !== 0) {
+      writer.uint32(40).int32(message.method);
+    }
+    if (message.state !== 0) {
+      writer.uint32(48).int32(message.state);
+    }
+    if (message.authorizationUrl !== "") {
+      writer.uint32(58).string(message.authorizationUrl);
+    }
+    if (message.userCode !== "") {
+      writer.uint32(66).string(message.userCode);
+    }
+    if (message.verificationUri !== "") {
+      writer.uint32(74).string(message.verificationUri);
+    }
+    if (message.verificationUriComplete !== "") {
+      writer.uint32(82).string(message.verificationUriComplete);
+    }
+    if (message.interval !== 0) {
+      writer.uint32(88).int32(message.interval);
+    }
+    if (message.expireTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.expireTime), writer.uint32(98).fork()).join();
+    }
+    if (message.error !== "") {
+      writer.uint32(106).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConnectFlow {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConnectFlow();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.collection = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.account = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.client = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.method = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.authorizationUrl = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.userCode = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.verificationUri = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.verificationUriComplete = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.interval = reader.int32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.expireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConnectFlow {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      collection: isSet(object.collection) ? globalThis.String(object.collection) : "",
+      account: isSet(object.account) ? globalThis.String(object.account) : "",
+      client: isSet(object.client) ? globalThis.String(object.client) : "",
+      method: isSet(object.method) ? connectMethodFromJSON(object.method) : 0,
+      state: isSet(object.state) ? connectStateFromJSON(object.state) : 0,
+      authorizationUrl: isSet(object.authorizationUrl)
+        ? globalThis.String(object.authorizationUrl)
+        : isSet(object.authorization_url)
+        ? globalThis.String(object.authorization_url)
+        : "",
+      userCode: isSet(object.userCode)
+        ? globalThis.String(object.userCode)
+        : isSet(object.user_code)
+        ? globalThis.String(object.user_code)
+        : "",
+      verificationUri: isSet(object.verificationUri)
+        ? globalThis.String(object.verificationUri)
+        : isSet(object.verification_uri)
+        ? globalThis.String(object.verification_uri)
+        : "",
+      verificationUriComplete: isSet(object.verificationUriComplete)
+        ? globalThis.String(object.verificationUriComplete)
+        : isSet(object.verification_uri_complete)
+        ? globalThis.String(object.verification_uri_complete)
+        : "",
+      interval: isSet(object.interval) ? globalThis.Number(object.interval) : 0,
+      expireTime: isSet(object.expireTime)
+        ? fromJsonTimestamp(object.expireTime)
+        : isSet(object.expire_time)
+        ? fromJsonTimestamp(object.expire_time)
+        : undefined,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: ConnectFlow): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.collection !== "") {
+      obj.collection = message.collection;
+    }
+    if (message.account !== "") {
+      obj.account = message.account;
+    }
+    if (message.client !== "") {
+      obj.client = message.client;
+    }
+    if (message.method !== 0) {
+      obj.method = connectMethodToJSON(message.method);
+    }
+    if (message.state !== 0) {
+      obj.state = connectStateToJSON(message.state);
+    }
+    if (message.authorizationUrl !== "") {
+      obj.authorizationUrl = message.authorizationUrl;
+    }
+    if (message.userCode !== "") {
+      obj.userCode = message.userCode;
+    }
+    if (message.verificationUri !== "") {
+      obj.verificationUri = message.verificationUri;
+    }
+    if (message.verificationUriComplete !== "") {
+      obj.verificationUriComplete = message.verificationUriComplete;
+    }
+    if (message.interval !== 0) {
+      obj.interval = Math.round(message.interval);
+    }
+    if (message.expireTime !== undefined) {
+      obj.expireTime = message.expireTime.toISOString();
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ConnectFlow>): ConnectFlow {
+    return ConnectFlow.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ConnectFlow>): ConnectFlow {
+    const message = createBaseConnectFlow();
+    message.id = object.id ?? "";
+    message.collection = object.collection ?? "";
+    message.account = object.account ?? "";
+    message.client = object.client ?? "";
+    message.method = object.method ?? 0;
+    message.state = object.state ?? 0;
+    message.authorizationUrl = object.authorizationUrl ?? "";
+    message.userCode = object.userCode ?? "";
+    message.verificationUri = object.verificationUri ?? "";
+    message.verificationUriComplete = object.verificationUriComplete ?? "";
+    message.interval = object.interval ?? 0;
+    message.expireTime = object.expireTime ?? undefined;
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
+function createBaseStartConnectRequest(): StartConnectRequest {
+  return { collection: "", name: "", client: "", method: 0 };
+}
+
+export const StartConnectRequest: MessageFns<StartConnectRequest> = {
+  encode(message: StartConnectRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.collection !== "") {
+      writer.uint32(10).string(message.collection);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.client !== "") {
+      writer.uint32(26).string(message.client);
+    }
+    if (message.method !== 0) {
+      writer.uint32(32).int32(message.method);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartConnectRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartConnectRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.collection = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.client = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.method = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartConnectRequest {
+    return {
+      collection: isSet(object.collection) ? globalThis.String(object.collection) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      client: isSet(object.client) ? globalThis.String(object.client) : "",
+      method: isSet(object.method) ? connectMethodFromJSON(object.method) : 0,
+    };
+  },
+
+  toJSON(message: StartConnectRequest): unknown {
+    const obj: any = {};
+    if (message.collection !== "") {
+      obj.collection = message.collection;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.client !== "") {
+      obj.client = message.client;
+    }
+    if (message.method !== 0) {
+      obj.method = connectMethodToJSON(message.method);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StartConnectRequest>): StartConnectRequest {
+    return StartConnectRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartConnectRequest>): StartConnectRequest {
+    const message = createBaseStartConnectRequest();
+    message.collection = object.collection ?? "";
+    message.name = object.name ?? "";
+    message.client = object.client ?? "";
+    message.method = object.method ?? 0;
+    return message;
+  },
+};
+
+function createBaseStartConnectResponse(): StartConnectResponse {
+  return { flow: undefined };
+}
+
+export const StartConnectResponse: MessageFns<StartConnectResponse> = {
+  encode(message: StartConnectResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.flow !== undefined) {
+      ConnectFlow.encode(message.flow, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartConnectResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartConnectResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.flow = ConnectFlow.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartConnectResponse {
+    return { flow: isSet(object.flow) ? ConnectFlow.fromJSON(object.flow) : undefined };
+  },
+
+  toJSON(message: StartConnectResponse): unknown {
+    const obj: any = {};
+    if (message.flow !== undefined) {
+      obj.flow = ConnectFlow.toJSON(message.flow);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StartConnectResponse>): StartConnectResponse {
+    return StartConnectResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartConnectResponse>): StartConnectResponse {
+    const message = createBaseStartConnectResponse();
+    message.flow = (object.flow !== undefined && object.flow !== null)
+      ? ConnectFlow.fromPartial(object.flow)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetConnectFlowRequest(): GetConnectFlowRequest {
+  return { collection: "", id: "" };
+}
+
+export const GetConnectFlowRequest: MessageFns<GetConnectFlowRequest> = {
+  encode(message: GetConnectFlowRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.collection !== "") {
+      writer.uint32(10).string(message.collection);
+    }
+    if (message.id !== "") {
+      writer.uint32(18).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetConnectFlowRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetConnectFlowRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.collection = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetConnectFlowRequest {
+    return {
+      collection: isSet(object.collection) ? globalThis.String(object.collection) : "",
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+    };
+  },
+
+  toJSON(message: GetConnectFlowRequest): unknown {
+    const obj: any = {};
+    if (message.collection !== "") {
+      obj.collection = message.collection;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetConnectFlowRequest>): GetConnectFlowRequest {
+    return GetConnectFlowRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetConnectFlowRequest>): GetConnectFlowRequest {
+    const message = createBaseGetConnectFlowRequest();
+    message.collection = object.collection ?? "";
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseGetConnectFlowResponse(): GetConnectFlowResponse {
+  return { flow: undefined };
+}
+
+export const GetConnectFlowResponse: MessageFns<GetConnectFlowResponse> = {
+  encode(message: GetConnectFlowResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.flow !== undefined) {
+      ConnectFlow.encode(message.flow, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetConnectFlowResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetConnectFlowResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.flow = ConnectFlow.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetConnectFlowResponse {
+    return { flow: isSet(object.flow) ? ConnectFlow.fromJSON(object.flow) : undefined };
+  },
+
+  toJSON(message: GetConnectFlowResponse): unknown {
+    const obj: any = {};
+    if (message.flow !== undefined) {
+      obj.flow = ConnectFlow.toJSON(message.flow);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetConnectFlowResponse>): GetConnectFlowResponse {
+    return GetConnectFlowResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetConnectFlowResponse>): GetConnectFlowResponse {
+    const message = createBaseGetConnectFlowResponse();
+    message.flow = (object.flow !== undefined && object.flow !== null)
+      ? ConnectFlow.fromPartial(object.flow)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRefreshConnectedAccountRequest(): RefreshConnectedAccountRequest {
+  return { collection: "", name: "" };
+}
+
+export const RefreshConnectedAccountRequest: MessageFns<RefreshConnectedAccountRequest> = {
+  encode(message: RefreshConnectedAccountRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.collection !== "") {
+      writer.uint32(10).string(message.collection);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RefreshConnectedAccountRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefreshConnectedAccountRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.collection = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RefreshConnectedAccountRequest {
+    return {
+      collection: isSet(object.collection) ? globalThis.String(object.collection) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+    };
+  },
+
+  toJSON(message: RefreshConnectedAccountRequest): unknown {
+    const obj: any = {};
+    if (message.collection !== "") {
+      obj.collection = message.collection;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RefreshConnectedAccountRequest>): RefreshConnectedAccountRequest {
+    return RefreshConnectedAccountRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RefreshConnectedAccountRequest>): RefreshConnectedAccountRequest {
+    const message = createBaseRefreshConnectedAccountRequest();
+    message.collection = object.collection ?? "";
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseRefreshConnectedAccountResponse(): RefreshConnectedAccountResponse {
+  return { account: undefined };
+}
+
+export const RefreshConnectedAccountResponse: MessageFns<RefreshConnectedAccountResponse> = {
+  encode(message: RefreshConnectedAccountResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.account !== undefined) {
+      ConnectedAccount.encode(message.account, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RefreshConnectedAccountResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefreshConnectedAccountResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.account = ConnectedAccount.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RefreshConnectedAccountResponse {
+    return { account: isSet(object.account) ? ConnectedAccount.fromJSON(object.account) : undefined };
+  },
+
+  toJSON(message: RefreshConnectedAccountResponse): unknown {
+    const obj: any = {};
+    if (message.account !== undefined) {
+      obj.account = ConnectedAccount.toJSON(message.account);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RefreshConnectedAccountResponse>): RefreshConnectedAccountResponse {
+    return RefreshConnectedAccountResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RefreshConnectedAccountResponse>): RefreshConnectedAccountResponse {
+    const message = createBaseRefreshConnectedAccountResponse();
+    message.account = (object.account !== undefined && object.account !== null)
+      ? ConnectedAccount.fromPartial(object.account)
+      : undefined;
+    return message;
+  },
+};
+
 /** OAuthClientService registers the OAuth clients through which accounts are connected. */
 export type OAuthClientServiceService = typeof OAuthClientServiceService;
 export const OAuthClientServiceService = {
@@ -3487,6 +4459,10 @@ export const ConnectedAccountServiceService = {
       Buffer.from(ListConnectedAccountsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListConnectedAccountsResponse => ListConnectedAccountsResponse.decode(value),
   },
+  /**
+   * DeleteConnectedAccount revokes the refresh token at the provider when the client has a
+   * revocation endpoint (RFC 7009), deletes the tokens and tells attached agents.
+   */
   deleteConnectedAccount: {
     path: "/runkeys.v1.ConnectedAccountService/DeleteConnectedAccount" as const,
     requestStream: false as const,
@@ -3499,6 +4475,45 @@ export const ConnectedAccountServiceService = {
     responseDeserialize: (value: Buffer): DeleteConnectedAccountResponse =>
       DeleteConnectedAccountResponse.decode(value),
   },
+  /**
+   * StartConnect begins connecting an account (or connecting an existing one again): the
+   * authorization code flow with PKCE, whose callback the control plane's HTTP listener serves,
+   * or the device authorization grant. Poll GetConnectFlow until it is no longer pending.
+   */
+  startConnect: {
+    path: "/runkeys.v1.ConnectedAccountService/StartConnect" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StartConnectRequest): Buffer => Buffer.from(StartConnectRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartConnectRequest => StartConnectRequest.decode(value),
+    responseSerialize: (value: StartConnectResponse): Buffer =>
+      Buffer.from(StartConnectResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StartConnectResponse => StartConnectResponse.decode(value),
+  },
+  getConnectFlow: {
+    path: "/runkeys.v1.ConnectedAccountService/GetConnectFlow" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetConnectFlowRequest): Buffer =>
+      Buffer.from(GetConnectFlowRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetConnectFlowRequest => GetConnectFlowRequest.decode(value),
+    responseSerialize: (value: GetConnectFlowResponse): Buffer =>
+      Buffer.from(GetConnectFlowResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetConnectFlowResponse => GetConnectFlowResponse.decode(value),
+  },
+  /** RefreshConnectedAccount refreshes now, unless a refresh finished after the call began. */
+  refreshConnectedAccount: {
+    path: "/runkeys.v1.ConnectedAccountService/RefreshConnectedAccount" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RefreshConnectedAccountRequest): Buffer =>
+      Buffer.from(RefreshConnectedAccountRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RefreshConnectedAccountRequest => RefreshConnectedAccountRequest.decode(value),
+    responseSerialize: (value: RefreshConnectedAccountResponse): Buffer =>
+      Buffer.from(RefreshConnectedAccountResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RefreshConnectedAccountResponse =>
+      RefreshConnectedAccountResponse.decode(value),
+  },
 } as const;
 
 export interface ConnectedAccountServiceServer extends UntypedServiceImplementation {
@@ -3509,7 +4524,20 @@ export interface ConnectedAccountServiceServer extends UntypedServiceImplementat
   createConnectedAccount: handleUnaryCall<CreateConnectedAccountRequest, CreateConnectedAccountResponse>;
   getConnectedAccount: handleUnaryCall<GetConnectedAccountRequest, GetConnectedAccountResponse>;
   listConnectedAccounts: handleUnaryCall<ListConnectedAccountsRequest, ListConnectedAccountsResponse>;
+  /**
+   * DeleteConnectedAccount revokes the refresh token at the provider when the client has a
+   * revocation endpoint (RFC 7009), deletes the tokens and tells attached agents.
+   */
   deleteConnectedAccount: handleUnaryCall<DeleteConnectedAccountRequest, DeleteConnectedAccountResponse>;
+  /**
+   * StartConnect begins connecting an account (or connecting an existing one again): the
+   * authorization code flow with PKCE, whose callback the control plane's HTTP listener serves,
+   * or the device authorization grant. Poll GetConnectFlow until it is no longer pending.
+   */
+  startConnect: handleUnaryCall<StartConnectRequest, StartConnectResponse>;
+  getConnectFlow: handleUnaryCall<GetConnectFlowRequest, GetConnectFlowResponse>;
+  /** RefreshConnectedAccount refreshes now, unless a refresh finished after the call began. */
+  refreshConnectedAccount: handleUnaryCall<RefreshConnectedAccountRequest, RefreshConnectedAccountResponse>;
 }
 
 export interface ConnectedAccountServiceClient extends Client {
@@ -3562,6 +4590,10 @@ export interface ConnectedAccountServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListConnectedAccountsResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * DeleteConnectedAccount revokes the refresh token at the provider when the client has a
+   * revocation endpoint (RFC 7009), deletes the tokens and tells attached agents.
+   */
   deleteConnectedAccount(
     request: DeleteConnectedAccountRequest,
     callback: (error: ServiceError | null, response: DeleteConnectedAccountResponse) => void,
@@ -3576,6 +4608,57 @@ export interface ConnectedAccountServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteConnectedAccountResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * StartConnect begins connecting an account (or connecting an existing one again): the
+   * authorization code flow with PKCE, whose callback the control plane's HTTP listener serves,
+   * or the device authorization grant. Poll GetConnectFlow until it is no longer pending.
+   */
+  startConnect(
+    request: StartConnectRequest,
+    callback: (error: ServiceError | null, response: StartConnectResponse) => void,
+  ): ClientUnaryCall;
+  startConnect(
+    request: StartConnectRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StartConnectResponse) => void,
+  ): ClientUnaryCall;
+  startConnect(
+    request: StartConnectRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StartConnectResponse) => void,
+  ): ClientUnaryCall;
+  getConnectFlow(
+    request: GetConnectFlowRequest,
+    callback: (error: ServiceError | null, response: GetConnectFlowResponse) => void,
+  ): ClientUnaryCall;
+  getConnectFlow(
+    request: GetConnectFlowRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetConnectFlowResponse) => void,
+  ): ClientUnaryCall;
+  getConnectFlow(
+    request: GetConnectFlowRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetConnectFlowResponse) => void,
+  ): ClientUnaryCall;
+  /** RefreshConnectedAccount refreshes now, unless a refresh finished after the call began. */
+  refreshConnectedAccount(
+    request: RefreshConnectedAccountRequest,
+    callback: (error: ServiceError | null, response: RefreshConnectedAccountResponse) => void,
+  ): ClientUnaryCall;
+  refreshConnectedAccount(
+    request: RefreshConnectedAccountRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RefreshConnectedAccountResponse) => void,
+  ): ClientUnaryCall;
+  refreshConnectedAccount(
+    request: RefreshConnectedAccountRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RefreshConnectedAccountResponse) => void,
   ): ClientUnaryCall;
 }
 

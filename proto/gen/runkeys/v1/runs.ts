@@ -127,8 +127,14 @@ export function layerToJSON(object: Layer): string {
 export interface Runtime {
   /** anthropic, openai, bedrock, openrouter, gemini or vllm. */
   provider: string;
-  /** "api_key" (the default when empty): the collection's provider key. */
+  /**
+   * "api_key" (the default when empty): the collection's provider key. "account": the
+   * connected account named by account, through its OAuth client's injection; the run then
+   * receives no provider key.
+   */
   auth: string;
+  /** With auth "account": the connected account of the collection. */
+  account: string;
 }
 
 export interface Run {
@@ -278,6 +284,11 @@ export interface Bundle {
    * resume): 256 bits, base64url.
    */
   resumeCredential: string;
+  /**
+   * The connected accounts whose tokens the bundle carries, and those it no longer carries
+   * because they need an admin to connect them again.
+   */
+  accounts: AccountState[];
 }
 
 export interface BundleEntry {
@@ -294,6 +305,19 @@ export interface BundleFile {
   path: string;
   content: string;
   sensitive: boolean;
+  /** The connected account the file carries a token of. */
+  account: string;
+  /** Values inside content the agent registers with its scrubber before writing the file. */
+  secrets: string[];
+}
+
+/** AccountState tells the agent how each connected account it receives stands. */
+export interface AccountState {
+  name: string;
+  /** "connected", "refresh_failing" or "needs_reconnect". */
+  status: string;
+  /** Expiry of the access token the bundle carries; unset when unknown. */
+  expireTime?: Date | undefined;
 }
 
 export interface Conflict {
@@ -307,8 +331,29 @@ export interface Revocation {
   reason: string;
 }
 
+export interface RefreshAccountRequest {
+  runId: string;
+  /**
+   * nacl.box from the agent's key to the control plane's key of a serialized
+   * RefreshAccountStatement.
+   */
+  nonce: Buffer;
+  box: Buffer;
+}
+
+/** RefreshAccountStatement is the plaintext of RefreshAccountRequest.box. */
+export interface RefreshAccountStatement {
+  runId: string;
+  account: string;
+  /** When the agent made the request; the control plane refuses statements older than 60 s. */
+  time?: Date | undefined;
+}
+
+export interface RefreshAccountResponse {
+}
+
 function createBaseRuntime(): Runtime {
-  return { provider: "", auth: "" };
+  return { provider: "", auth: "", account: "" };
 }
 
 export const Runtime: MessageFns<Runtime> = {
@@ -318,6 +363,9 @@ export const Runtime: MessageFns<Runtime> = {
     }
     if (message.auth !== "") {
       writer.uint32(18).string(message.auth);
+    }
+    if (message.account !== "") {
+      writer.uint32(26).string(message.account);
     }
     return writer;
   },
@@ -351,6 +399,14 @@ export const Runtime: MessageFns<Runtime> = {
             message.auth = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.account = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -367,6 +423,7 @@ export const Runtime: MessageFns<Runtime> = {
     return {
       provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
       auth: isSet(object.auth) ? globalThis.String(object.auth) : "",
+      account: isSet(object.account) ? globalThis.String(object.account) : "",
     };
   },
 
@@ -378,6 +435,9 @@ export const Runtime: MessageFns<Runtime> = {
     if (message.auth !== "") {
       obj.auth = message.auth;
     }
+    if (message.account !== "") {
+      obj.account = message.account;
+    }
     return obj;
   },
 
@@ -388,6 +448,7 @@ export const Runtime: MessageFns<Runtime> = {
     const message = createBaseRuntime();
     message.provider = object.provider ?? "";
     message.auth = object.auth ?? "";
+    message.account = object.account ?? "";
     return message;
   },
 };
@@ -2194,7 +2255,7 @@ export const Envelope: MessageFns<Envelope> = {
 };
 
 function createBaseBundle(): Bundle {
-  return { version: 0, entries: [], files: [], unset: [], conflicts: [], resumeCredential: "" };
+  return { version: 0, entries: [], files: [], unset: [], conflicts: [], resumeCredential: "", accounts: [] };
 }
 
 export const Bundle: MessageFns<Bundle> = {
@@ -2216,6 +2277,9 @@ export const Bundle: MessageFns<Bundle> = {
     }
     if (message.resumeCredential !== "") {
       writer.uint32(50).string(message.resumeCredential);
+    }
+    for (const v of message.accounts) {
+      AccountState.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -2281,6 +2345,14 @@ export const Bundle: MessageFns<Bundle> = {
             message.resumeCredential = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.accounts.push(AccountState.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2307,6 +2379,9 @@ export const Bundle: MessageFns<Bundle> = {
         : isSet(object.resume_credential)
         ? globalThis.String(object.resume_credential)
         : "",
+      accounts: globalThis.Array.isArray(object?.accounts)
+        ? object.accounts.map((e: any) => AccountState.fromJSON(e))
+        : [],
     };
   },
 
@@ -2330,6 +2405,9 @@ export const Bundle: MessageFns<Bundle> = {
     if (message.resumeCredential !== "") {
       obj.resumeCredential = message.resumeCredential;
     }
+    if (message.accounts?.length) {
+      obj.accounts = message.accounts.map((e) => AccountState.toJSON(e));
+    }
     return obj;
   },
 
@@ -2344,6 +2422,7 @@ export const Bundle: MessageFns<Bundle> = {
     message.unset = object.unset?.map((e) => e) || [];
     message.conflicts = object.conflicts?.map((e) => Conflict.fromPartial(e)) || [];
     message.resumeCredential = object.resumeCredential ?? "";
+    message.accounts = object.accounts?.map((e) => AccountState.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2486,7 +2565,7 @@ export const BundleEntry: MessageFns<BundleEntry> = {
 };
 
 function createBaseBundleFile(): BundleFile {
-  return { path: "", content: "", sensitive: false };
+  return { path: "", content: "", sensitive: false, account: "", secrets: [] };
 }
 
 export const BundleFile: MessageFns<BundleFile> = {
@@ -2499,6 +2578,12 @@ export const BundleFile: MessageFns<BundleFile> = {
     }
     if (message.sensitive !== false) {
       writer.uint32(24).bool(message.sensitive);
+    }
+    if (message.account !== "") {
+      writer.uint32(34).string(message.account);
+    }
+    for (const v of message.secrets) {
+      writer.uint32(42).string(v!);
     }
     return writer;
   },
@@ -2540,6 +2625,22 @@ export const BundleFile: MessageFns<BundleFile> = {
             message.sensitive = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.account = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.secrets.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2557,6 +2658,8 @@ export const BundleFile: MessageFns<BundleFile> = {
       path: isSet(object.path) ? globalThis.String(object.path) : "",
       content: isSet(object.content) ? globalThis.String(object.content) : "",
       sensitive: isSet(object.sensitive) ? globalThis.Boolean(object.sensitive) : false,
+      account: isSet(object.account) ? globalThis.String(object.account) : "",
+      secrets: globalThis.Array.isArray(object?.secrets) ? object.secrets.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -2571,6 +2674,12 @@ export const BundleFile: MessageFns<BundleFile> = {
     if (message.sensitive !== false) {
       obj.sensitive = message.sensitive;
     }
+    if (message.account !== "") {
+      obj.account = message.account;
+    }
+    if (message.secrets?.length) {
+      obj.secrets = message.secrets;
+    }
     return obj;
   },
 
@@ -2582,6 +2691,113 @@ export const BundleFile: MessageFns<BundleFile> = {
     message.path = object.path ?? "";
     message.content = object.content ?? "";
     message.sensitive = object.sensitive ?? false;
+    message.account = object.account ?? "";
+    message.secrets = object.secrets?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseAccountState(): AccountState {
+  return { name: "", status: "", expireTime: undefined };
+}
+
+export const AccountState: MessageFns<AccountState> = {
+  encode(message: AccountState, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.status !== "") {
+      writer.uint32(18).string(message.status);
+    }
+    if (message.expireTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.expireTime), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AccountState {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAccountState();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.expireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AccountState {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      expireTime: isSet(object.expireTime)
+        ? fromJsonTimestamp(object.expireTime)
+        : isSet(object.expire_time)
+        ? fromJsonTimestamp(object.expire_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: AccountState): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.expireTime !== undefined) {
+      obj.expireTime = message.expireTime.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AccountState>): AccountState {
+    return AccountState.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AccountState>): AccountState {
+    const message = createBaseAccountState();
+    message.name = object.name ?? "";
+    message.status = object.status ?? "";
+    message.expireTime = object.expireTime ?? undefined;
     return message;
   },
 };
@@ -2754,6 +2970,268 @@ export const Revocation: MessageFns<Revocation> = {
   },
 };
 
+function createBaseRefreshAccountRequest(): RefreshAccountRequest {
+  return { runId: "", nonce: Buffer.alloc(0), box: Buffer.alloc(0) };
+}
+
+export const RefreshAccountRequest: MessageFns<RefreshAccountRequest> = {
+  encode(message: RefreshAccountRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.nonce.length !== 0) {
+      writer.uint32(18).bytes(message.nonce);
+    }
+    if (message.box.length !== 0) {
+      writer.uint32(26).bytes(message.box);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RefreshAccountRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefreshAccountRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nonce = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.box = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RefreshAccountRequest {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      nonce: isSet(object.nonce) ? Buffer.from(bytesFromBase64(object.nonce)) : Buffer.alloc(0),
+      box: isSet(object.box) ? Buffer.from(bytesFromBase64(object.box)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: RefreshAccountRequest): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.nonce.length !== 0) {
+      obj.nonce = base64FromBytes(message.nonce);
+    }
+    if (message.box.length !== 0) {
+      obj.box = base64FromBytes(message.box);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RefreshAccountRequest>): RefreshAccountRequest {
+    return RefreshAccountRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RefreshAccountRequest>): RefreshAccountRequest {
+    const message = createBaseRefreshAccountRequest();
+    message.runId = object.runId ?? "";
+    message.nonce = object.nonce ?? Buffer.alloc(0);
+    message.box = object.box ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseRefreshAccountStatement(): RefreshAccountStatement {
+  return { runId: "", account: "", time: undefined };
+}
+
+export const RefreshAccountStatement: MessageFns<RefreshAccountStatement> = {
+  encode(message: RefreshAccountStatement, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.account !== "") {
+      writer.uint32(18).string(message.account);
+    }
+    if (message.time !== undefined) {
+      Timestamp.encode(toTimestamp(message.time), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RefreshAccountStatement {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefreshAccountStatement();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.account = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RefreshAccountStatement {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      account: isSet(object.account) ? globalThis.String(object.account) : "",
+      time: isSet(object.time) ? fromJsonTimestamp(object.time) : undefined,
+    };
+  },
+
+  toJSON(message: RefreshAccountStatement): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.account !== "") {
+      obj.account = message.account;
+    }
+    if (message.time !== undefined) {
+      obj.time = message.time.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RefreshAccountStatement>): RefreshAccountStatement {
+    return RefreshAccountStatement.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RefreshAccountStatement>): RefreshAccountStatement {
+    const message = createBaseRefreshAccountStatement();
+    message.runId = object.runId ?? "";
+    message.account = object.account ?? "";
+    message.time = object.time ?? undefined;
+    return message;
+  },
+};
+
+function createBaseRefreshAccountResponse(): RefreshAccountResponse {
+  return {};
+}
+
+export const RefreshAccountResponse: MessageFns<RefreshAccountResponse> = {
+  encode(_: RefreshAccountResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RefreshAccountResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefreshAccountResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RefreshAccountResponse {
+    return {};
+  },
+
+  toJSON(_: RefreshAccountResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<RefreshAccountResponse>): RefreshAccountResponse {
+    return RefreshAccountResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<RefreshAccountResponse>): RefreshAccountResponse {
+    const message = createBaseRefreshAccountResponse();
+    return message;
+  },
+};
+
 /**
  * RunService is what orchestrators call: a run is one sandbox's claim on a collection's
  * credentials. Creating and ending runs takes a runner or admin token of the collection.
@@ -2908,6 +3386,22 @@ export const AgentServiceService = {
     responseSerialize: (value: AttachResponse): Buffer => Buffer.from(AttachResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AttachResponse => AttachResponse.decode(value),
   },
+  /**
+   * RefreshAccount asks the control plane to refresh a connected account whose access token the
+   * run holds and which is about to expire. The request is sealed with the agent key the run is
+   * bound to; the new token arrives on the Attach stream as an update, never in the response.
+   */
+  refreshAccount: {
+    path: "/runkeys.v1.AgentService/RefreshAccount" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RefreshAccountRequest): Buffer =>
+      Buffer.from(RefreshAccountRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RefreshAccountRequest => RefreshAccountRequest.decode(value),
+    responseSerialize: (value: RefreshAccountResponse): Buffer =>
+      Buffer.from(RefreshAccountResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RefreshAccountResponse => RefreshAccountResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
@@ -2916,6 +3410,12 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * first, then updates and heartbeats, until the run ends.
    */
   attach: handleServerStreamingCall<AttachRequest, AttachResponse>;
+  /**
+   * RefreshAccount asks the control plane to refresh a connected account whose access token the
+   * run holds and which is about to expire. The request is sealed with the agent key the run is
+   * bound to; the new token arrives on the Attach stream as an update, never in the response.
+   */
+  refreshAccount: handleUnaryCall<RefreshAccountRequest, RefreshAccountResponse>;
 }
 
 export interface AgentServiceClient extends Client {
@@ -2929,6 +3429,26 @@ export interface AgentServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<AttachResponse>;
+  /**
+   * RefreshAccount asks the control plane to refresh a connected account whose access token the
+   * run holds and which is about to expire. The request is sealed with the agent key the run is
+   * bound to; the new token arrives on the Attach stream as an update, never in the response.
+   */
+  refreshAccount(
+    request: RefreshAccountRequest,
+    callback: (error: ServiceError | null, response: RefreshAccountResponse) => void,
+  ): ClientUnaryCall;
+  refreshAccount(
+    request: RefreshAccountRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RefreshAccountResponse) => void,
+  ): ClientUnaryCall;
+  refreshAccount(
+    request: RefreshAccountRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RefreshAccountResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const AgentServiceClient = makeGenericClientConstructor(

@@ -1,0 +1,120 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { BundleApplier } from '../../agent/apply.js';
+import { bundleSecrets } from '../../agent/bundle-secrets.js';
+import type { OutputStage, StageSecret } from '../../agent/output.js';
+import { type Bundle, type BundleFile, Layer } from '../../proto/gen/runkeys/v1/runs.js';
+import { captureLog } from './log-capture.js';
+
+const ENV_TOKEN = 'gho_envtoken0123456789abcdef';
+const FILE_TOKEN = 'gho_filetoken0123456789abcdef';
+const NEXT_TOKEN = 'gho_nexttoken0123456789abcdef';
+
+let home: string;
+let work: string;
+let envFile: string;
+
+beforeEach(() => {
+  const root = mkdtempSync(join(tmpdir(), 'runkeys-apply-'));
+  home = join(root, 'home');
+  work = join(root, 'work');
+  mkdirSync(home);
+  mkdirSync(work);
+  envFile = join(work, 'env', '.env');
+});
+
+function credentialFile(path: string, token: string): BundleFile {
+  return {
+    path,
+    content: `{"oauth_token":"${token}"}`,
+    sensitive: true,
+    account: 'github',
+    secrets: [token],
+  };
+}
+
+function bundle(version: number, files: BundleFile[]): Bundle {
+  return {
+    version,
+    entries: [
+      { name: 'GH_TOKEN', value: ENV_TOKEN, layer: Layer.LAYER_ACCOUNT, sensitive: true },
+      { name: 'REGION', value: 'eu-west-1-plain', layer: Layer.LAYER_ENV, sensitive: false },
+    ],
+    files,
+    unset: [],
+    conflicts: [],
+    resumeCredential: '',
+    accounts: [{ name: 'github', status: 'connected' }],
+  };
+}
+
+/** An output stage that records, at each update, what is already on disk. */
+function probingStage(paths: () => string[]) {
+  const updates: { secrets: StageSecret[]; existing: string[] }[] = [];
+  const stage: OutputStage = {
+    stream: () => new PassThrough(),
+    update(secrets) {
+      updates.push({ secrets: [...secrets], existing: paths().filter((p) => existsSync(p)) });
+    },
+  };
+  return { stage, updates };
+}
+
+describe('bundleSecrets()', () => {
+  it('gives sensitive entries by name and file secrets by account, and no plain value', () => {
+    const b = bundle(1, [credentialFile('~/a.json', FILE_TOKEN)]);
+    b.files.push({ ...credentialFile('b.json', NEXT_TOKEN), account: '' });
+    expect(bundleSecrets(b)).toEqual([
+      { name: 'GH_TOKEN', value: ENV_TOKEN },
+      { name: 'github', value: FILE_TOKEN },
+      { name: 'b.json', value: NEXT_TOKEN },
+    ]);
+  });
+});
+
+describe('BundleApplier', () => {
+  it('registers every secret with the output stage before the .env or any file exists', () => {
+    const first = join(home, '.config', 'gh', 'hosts.json');
+    const second = join(work, 'second.json');
+    const { stage, updates } = probingStage(() => [envFile, first, second]);
+    const applier = new BundleApplier(
+      { envFile, homeDir: home, workDir: work },
+      stage,
+      captureLog().log,
+    );
+
+    applier.apply(bundle(1, [credentialFile('~/.config/gh/hosts.json', FILE_TOKEN)]));
+    expect(updates[0]?.existing).toEqual([]);
+    expect(updates[0]?.secrets.map((s) => s.value)).toEqual([ENV_TOKEN, FILE_TOKEN]);
+    expect(existsSync(envFile) && existsSync(first)).toBe(true);
+
+    applier.apply(
+      bundle(2, [
+        credentialFile('~/.config/gh/hosts.json', FILE_TOKEN),
+        credentialFile('second.json', NEXT_TOKEN),
+      ]),
+    );
+    expect(updates[1]?.existing).toEqual([envFile, first]);
+    expect(updates[1]?.secrets.map((s) => s.value)).toContain(NEXT_TOKEN);
+    expect(readFileSync(second, 'utf8')).toContain(NEXT_TOKEN);
+  });
+
+  it('removes the .env and every credential file on removeAll()', () => {
+    const { stage } = probingStage(() => []);
+    const applier = new BundleApplier(
+      { envFile, homeDir: home, workDir: work },
+      stage,
+      captureLog().log,
+    );
+    applier.apply(
+      bundle(1, [credentialFile('~/a.json', FILE_TOKEN), credentialFile('b.json', NEXT_TOKEN)]),
+    );
+    expect(applier.removeAll().sort()).toEqual(['b.json', '~/a.json']);
+    expect(existsSync(envFile)).toBe(false);
+    expect(existsSync(join(home, 'a.json'))).toBe(false);
+    expect(existsSync(join(work, 'b.json'))).toBe(false);
+  });
+});
