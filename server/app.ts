@@ -10,6 +10,7 @@ import type { Logger } from './logger.js';
 import { Connector } from './oauth/connect.js';
 import { DEFAULT_REFRESH, Refresher, type RefreshHooks } from './oauth/refresh.js';
 import { BundleCache } from './runs/bundle.js';
+import { DeliveryLog } from './runs/deliveries.js';
 import { RunKeys } from './runs/run-keys.js';
 import { ChangeWatcher } from './runs/watcher.js';
 import { type Db, migrate, openSqlite } from './store/db.js';
@@ -73,7 +74,15 @@ export async function startServer(
       () => http?.redirectUri,
       () => watcher.poke(),
     );
-    const deps = { ...base, runKeys, watcher, bundles: new BundleCache(), refresher, connector };
+    const deps = {
+      ...base,
+      runKeys,
+      watcher,
+      bundles: new BundleCache(),
+      deliveries: new DeliveryLog(db),
+      refresher,
+      connector,
+    };
     const adapter = { authenticate: bearerAuthenticator(db, now), log };
     const { server, health } = buildGrpcServer(adapter, deps, log);
     if (config.httpListen !== undefined) http = await startHttp(config, connector, log);

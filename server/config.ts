@@ -1,5 +1,6 @@
 import { OperatorError } from '../common/operator-error.js';
 import type { LogLevel } from './logger.js';
+import type { RefreshSettings } from './oauth/refresh.js';
 
 /** Everything the server reads from flags and RUNKEYS_* variables, parsed once in main. */
 export interface ServerConfig {
@@ -16,7 +17,7 @@ export interface ServerConfig {
   /** The redirect URI registered at providers; by default the listener's /oauth/callback. */
   oauthRedirectUri?: string;
   /** Refresh timing; see RefreshSettings. */
-  refresh?: { minMarginMs?: number; marginRatio?: number; sweepMs?: number };
+  refresh?: Partial<RefreshSettings>;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:7443';

@@ -67,7 +67,6 @@ async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> 
   // 2.
   const claim = bootstrap ? await checkBootstrap(deps, req) : await checkResume(deps, req);
   const row = claim.row;
-  const log = baseLog.child({ run: row.id, collection: row.collection });
   const runKey = await deps.runKeys.byId(row.run_key_id);
   if (runKey === undefined) throw new Error(`run key ${row.run_key_id} is missing`);
 
@@ -89,10 +88,18 @@ async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> 
   });
   if (!claimed) throw unauthenticated(bootstrap ? ATTACH_REFUSED : RESUME_REFUSED);
   // 4.
-  const sender = new Sender(deps, log, call, claim.attached, runKey);
+  const sender = new Sender(deps, baseLog, call, claim.attached, runKey, req.agentPublicKey);
   sender.sendBundle(bundle, false);
-  log.info(
-    { version: bundle.version, entries: bundle.entries.length },
+  // Debug, not info: the audit events just written record every attach and delivery, and at
+  // info this line cost a few percent of an attach's CPU. A logger bound to the run is made
+  // only for a stream that goes on to log more.
+  baseLog.debug(
+    {
+      run: row.id,
+      collection: row.collection,
+      version: bundle.version,
+      entries: bundle.entries.length,
+    },
     bootstrap ? 'agent attached; bundle delivered' : 'agent resumed; bundle delivered',
   );
   await sender.follow();
@@ -166,11 +173,6 @@ async function checkResume(deps: RunDeps, req: AttachRequest): Promise<Claim> {
   };
 }
 
-async function recordDelivery(db: Db, at: number, row: RunTable, bundle: Bundle): Promise<void> {
-  await store.setDeliveredVersion(db, row.id, bundle.version);
-  await insertAuditEvent(db, deliveryEvent(at, row, bundle));
-}
-
 /** A delivery names the version and the variables delivered, never a value. */
 const deliveryEvent = (at: number, row: RunTable, bundle: Bundle): NewAuditEvent =>
   runEvent(at, row, 'run.deliver', {
@@ -212,15 +214,24 @@ class Sender {
   private revoked = false;
   private chain: Promise<void> = Promise.resolve();
   private readonly shared: Uint8Array;
+  private runLog: Logger | undefined;
 
   constructor(
     private readonly deps: RunDeps,
-    private readonly log: Logger,
+    private readonly baseLog: Logger,
     private readonly call: Stream,
     private readonly row: RunTable,
     runKey: RunKey,
+    /** The agent's key: the one bound to the run (a resume was refused unless it matched). */
+    agentPublicKey: Uint8Array,
   ) {
-    this.shared = sharedKey(Buffer.from(row.agent_public_key ?? '', 'base64'), runKey.secretKey);
+    this.shared = sharedKey(agentPublicKey, runKey.secretKey);
+  }
+
+  /** The stream's logger, bound to its run and collection. */
+  private get log(): Logger {
+    this.runLog ??= this.baseLog.child({ run: this.row.id, collection: this.row.collection });
+    return this.runLog;
   }
 
   /** Sends a bundle; the caller has recorded its delivery. */
@@ -229,8 +240,9 @@ class Sender {
       Envelope.encode({ runId: this.row.id, body: { $case: 'bundle', value: bundle } }).finish(),
     );
     this.delivered = Math.max(this.delivered, bundle.version);
+    // Debug: the run.deliver audit event records it, and a change reaches every stream.
     if (log) {
-      this.log.info(
+      this.log.debug(
         { version: bundle.version, entries: bundle.entries.length },
         'update delivered',
       );
@@ -241,9 +253,8 @@ class Sender {
   private async update(): Promise<void> {
     const bundle = await assembleBundle(this.deps, this.row, this.deps.bundles);
     if (bundle.version <= this.delivered) return;
-    await this.deps.db
-      .transaction()
-      .execute((trx) => recordDelivery(trx, this.deps.now(), this.row, bundle));
+    const event = deliveryEvent(this.deps.now(), this.row, bundle);
+    await this.deps.deliveries.record(this.row.id, bundle, event);
     this.sendBundle(bundle);
   }
 
@@ -309,7 +320,11 @@ class Sender {
   private send(plaintext: Uint8Array): void {
     const sealed = sealWith(plaintext, this.shared);
     plaintext.fill(0);
-    const value = { nonce: Buffer.from(sealed.nonce), box: Buffer.from(sealed.box) };
+    // Views of the sealed bytes, not copies: nothing else holds them.
+    const value = { nonce: bufferView(sealed.nonce), box: bufferView(sealed.box) };
     this.call.write({ message: { $case: 'sealed', value } });
   }
 }
+
+const bufferView = (bytes: Uint8Array): Buffer =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -58,8 +58,27 @@ export async function assembleBundle(
   const runtime = `${run.provider}\0${run.auth}\0${run.account}`;
   const cacheKey = `${collection.name}\0${runtime}\0${collection.data_key_sealed}`;
   const cached = cache?.get(cacheKey, version);
-  if (cached !== undefined) return { ...cached, resumeCredential: '' };
-  const keys = deps.keyring.openDataKey(collection.name, collection.data_key_sealed);
+  if (cached !== undefined) return { ...(await cached), resumeCredential: '' };
+  const building = build(deps, run, collection.name, collection.data_key_sealed, version);
+  cache?.set(cacheKey, version, building);
+  try {
+    return { ...(await building) };
+  } catch (err) {
+    cache?.drop(cacheKey, building);
+    throw err;
+  }
+}
+
+/** Steps 2 to 5 of assembleBundle, for one collection version. */
+async function build(
+  deps: ServiceDeps,
+  run: RunTable,
+  collectionName: string,
+  dataKeySealed: string,
+  version: number,
+): Promise<Bundle> {
+  const { db } = deps;
+  const keys = deps.keyring.openDataKey(collectionName, dataKeySealed);
   const candidates: BundleEntry[] = [];
   // 2.
   for (const row of await allEnvVars(db, run.collection)) {
@@ -89,35 +108,40 @@ export async function assembleBundle(
   // 5.
   const { entries, conflicts } = resolve(candidates, PROVIDER_FORBIDDEN[provider]);
   const unset = inheritedUnset(provider, credential);
-  const bundle = { version, entries, files, unset, conflicts, resumeCredential: '', accounts };
-  cache?.set(cacheKey, version, bundle);
-  return { ...bundle };
+  return { version, entries, files, unset, conflicts, resumeCredential: '', accounts };
 }
 
 const BUNDLE_CACHE_SIZE = 256;
 
 /**
- * Bundles already assembled, by collection, provider and version: every run of a collection
- * on one provider receives the same entries at one version, so an attach, or a change fanned
- * out to many streams, opens and maps the values once. Entries of older versions are dropped
- * as newer ones arrive; the cache holds no more than the control plane opens anyway.
+ * Bundles already assembled (or being assembled), by collection, runtime and version: every run
+ * of a collection on one runtime receives the same entries at one version, so an attach, or a
+ * change fanned out to many streams, opens and maps the values once. A change wakes every
+ * attached stream of the collection at once; they all wait for the one assembly in flight
+ * rather than each making its own. Entries of older versions are dropped as newer ones arrive;
+ * the cache holds no more than the control plane opens anyway.
  */
 export class BundleCache {
-  private readonly entries = new Map<string, Bundle>();
+  private readonly entries = new Map<string, { version: number; bundle: Promise<Bundle> }>();
 
-  get(key: string, version: number): Bundle | undefined {
+  get(key: string, version: number): Promise<Bundle> | undefined {
     const hit = this.entries.get(key);
-    return hit !== undefined && hit.version === version ? hit : undefined;
+    return hit !== undefined && hit.version === version ? hit.bundle : undefined;
   }
 
-  set(key: string, version: number, bundle: Bundle): void {
+  set(key: string, version: number, bundle: Promise<Bundle>): void {
     const current = this.entries.get(key);
     if (current !== undefined && current.version > version) return;
     this.entries.delete(key);
     if (this.entries.size >= BUNDLE_CACHE_SIZE) {
       this.entries.delete(this.entries.keys().next().value as string);
     }
-    this.entries.set(key, bundle);
+    this.entries.set(key, { version, bundle });
+  }
+
+  /** Forgets an assembly that failed, so the next caller tries again. */
+  drop(key: string, bundle: Promise<Bundle>): void {
+    if (this.entries.get(key)?.bundle === bundle) this.entries.delete(key);
   }
 }
 

@@ -21,6 +21,7 @@ import { quote, resourceName } from '../validate/common.js';
 import type { ClientConfig } from '../validate/oauth.js';
 import { nextPageToken, readPage } from '../validate/pagination.js';
 import type { BundleCache } from './bundle.js';
+import type { DeliveryLog } from './deliveries.js';
 import type { RunKeys } from './run-keys.js';
 import type { ChangeWatcher } from './watcher.js';
 
@@ -34,6 +35,7 @@ const MAX_LABELS = 32;
 
 export interface RunDeps extends AccountDeps {
   bundles: BundleCache;
+  deliveries: DeliveryLog;
   runKeys: RunKeys;
   watcher: ChangeWatcher;
 }

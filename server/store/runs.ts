@@ -98,6 +98,10 @@ export async function setDeliveredVersion(db: Db, id: string, version: number): 
   await db.updateTable('runs').set({ delivered_version: version }).where('id', '=', id).execute();
 }
 
+export async function setDeliveredVersions(db: Db, ids: string[], version: number): Promise<void> {
+  await db.updateTable('runs').set({ delivered_version: version }).where('id', 'in', ids).execute();
+}
+
 export function runStates(db: Db, ids: string[]): Promise<{ id: string; state: RunState }[]> {
   if (ids.length === 0) return Promise.resolve([]);
   return db.selectFrom('runs').select(['id', 'state']).where('id', 'in', ids).execute();
