@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AccountStatus } from '../../proto/gen/runkeys/v1/oauth.js';
 import { COLLECTION, LightAgent, type OAuthWorld, oauthWorld } from '../helpers/accounts.js';
 import { leaksIn } from '../helpers/canary.js';
-import { call, failure } from '../helpers/server.js';
+import { adminClients, call, closeClients, failure, startTestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
 // Refresh against a real authorization server (oidc-provider) that rotates refresh tokens and
@@ -193,5 +193,61 @@ describe('refreshing a shared account', () => {
         'stored; connect the account again',
     );
     expect(world.oidc.tokenRequests('refresh_token')).toBe(2);
+  }, 30_000);
+
+  it('a control plane stopped between the provider answer and the store write', async () => {
+    const world = await setup({
+      accessTokenTtlSeconds: 300,
+      refresh: { sweepMs: 600_000, leaseMs: 1_000 },
+    });
+    await world.connect('octo', 'gh');
+    // A second control plane on the same store stalls after the provider has answered (and
+    // rotated the refresh token), as one that stopped there would: its lease is never released.
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const stalled = await startTestServer({
+      dataDir: world.srv.dataDir,
+      refresh: { sweepMs: 600_000, leaseMs: 1_000 },
+      refreshHooks: {
+        afterTokenResponse: async () => {
+          await gate;
+          throw new Error('the process stopped here');
+        },
+      },
+    });
+    const other = adminClients(stalled.address);
+    try {
+      // Its caller gets whatever it gets; what matters is what the store ends up holding.
+      const pending = call(
+        other.accounts.refreshConnectedAccount.bind(other.accounts),
+        { collection: COLLECTION, name: 'octo' },
+        world.srv.rootToken,
+      ).catch(() => undefined);
+      await waitFor(() => world.oidc.tokenRequests('refresh_token') === 1, 5_000, 'the answer');
+      await new Promise((r) => setTimeout(r, 1_100));
+
+      // The lease ran out; the next refresh finds it taken over and presents the spent token.
+      const err = await failure(refreshNow(world, 'octo'));
+      expect(err.code).toBe(status.FAILED_PRECONDITION);
+      const account = await world.account('octo');
+      expect(account.status).toBe(AccountStatus.ACCOUNT_STATUS_NEEDS_RECONNECT);
+      expect(account.lastError).toBe(
+        'invalid_grant (HTTP 400) after an earlier refresh was interrupted before its answer ' +
+          'was stored; connect the account again',
+      );
+      // The stalled process, woken, cannot write over what the newer lease holder decided.
+      release();
+      await pending;
+      expect((await world.account('octo')).status).toBe(
+        AccountStatus.ACCOUNT_STATUS_NEEDS_RECONNECT,
+      );
+      expect(world.oidc.tokenRequests('refresh_token')).toBe(2);
+    } finally {
+      release();
+      closeClients(other);
+      await stalled.close();
+    }
   }, 30_000);
 });
