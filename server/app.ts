@@ -13,7 +13,9 @@ import { BundleCache } from './runs/bundle.js';
 import { DeliveryLog } from './runs/deliveries.js';
 import { RunKeys } from './runs/run-keys.js';
 import { ChangeWatcher } from './runs/watcher.js';
-import { type Db, migrate, openSqlite } from './store/db.js';
+import type { Db } from './store/db.js';
+import { openStore } from './store/open.js';
+import { ChangeFeed } from './store/postgres.js';
 
 export interface RunningServer {
   /** The address actually bound, with the real port when --listen asked for port 0. */
@@ -47,15 +49,19 @@ export async function startServer(
 ): Promise<RunningServer> {
   checkListen(config);
   // 1.
-  const db = openSqlite(config.dataDir);
+  const { db, dialect } = await openStore(config, log);
+  let feed: ChangeFeed | undefined;
   try {
-    await migrate(db);
     // 2.
     const keyring = await openKeyring(db, config.dataDir, config.masterKey, log);
     // 3.
     await ensureRootToken(db, { file: config.initTokenFile, stderr: options.stderr }, log);
     // 4.
     const watcher = new ChangeWatcher(db, log);
+    if (config.databaseUrl !== undefined) {
+      feed = new ChangeFeed(config.databaseUrl, () => watcher.poke(), log);
+      await feed.start();
+    }
     const runKeys = new RunKeys(db, keyring);
     await runKeys.current();
     const now = options.now ?? Date.now;
@@ -92,17 +98,19 @@ export async function startServer(
     const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
     const address = `${host}:${port}`;
     for (const name of ['', ...SERVICE_NAMES]) health.setStatus(name, 'SERVING');
-    log.info({ address, dataDir: config.dataDir, tls: config.tls !== undefined }, 'listening');
+    const store = dialect === 'sqlite' ? { dataDir: config.dataDir } : { store: 'postgres' };
+    log.info({ address, ...store, tls: config.tls !== undefined }, 'listening');
     return {
       address,
       http: http && { address: http.address, redirectUri: http.redirectUri },
       close: async (graceMs = 10_000) => {
         watcher.close();
-        await Promise.all([refresher.stop(), connector.stop(), http?.close()]);
+        await Promise.all([refresher.stop(), connector.stop(), http?.close(), feed?.close()]);
         return shutdown(server, health, db, graceMs);
       },
     };
   } catch (err) {
+    await feed?.close();
     await db.destroy();
     throw err;
   }

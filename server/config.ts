@@ -12,6 +12,8 @@ export interface ServerConfig {
   logPretty: boolean;
   /** Base64 of the 32-byte master key; undefined means the key file in the data dir. */
   masterKey?: string;
+  /** postgres://... : the store is PostgreSQL, shared by every replica; SQLite in dataDir otherwise. */
+  databaseUrl?: string;
   /** HOST:PORT of the HTTP listener (OAuth callback, /healthz); undefined means none. */
   httpListen?: string;
   /** The redirect URI registered at providers; by default the listener's /oauth/callback. */
@@ -37,6 +39,23 @@ export function checkListen(config: ServerConfig): void {
     throw new ConfigError(
       `--listen ${config.listen} is not a loopback address: give --tls-cert and --tls-key`,
     );
+  }
+  if (config.databaseUrl !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(config.databaseUrl);
+    } catch {
+      // The URL may carry a password: it is never repeated in a message.
+    }
+    if (url === undefined || !['postgres:', 'postgresql:'].includes(url.protocol)) {
+      throw new ConfigError('--database-url must be a postgres:// or postgresql:// URL');
+    }
+    if (config.masterKey === undefined) {
+      throw new ConfigError(
+        'with --database-url, set RUNKEYS_MASTER_KEY: every replica needs the same master key, ' +
+          'and it must not live beside the data',
+      );
+    }
   }
   if (config.httpListen !== undefined) {
     if (!/^(\[[^\]]+\]|[^:]+):\d{1,5}$/.test(config.httpListen)) {

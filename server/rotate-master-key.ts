@@ -13,8 +13,8 @@ import { MASTER_CHECK, openKeyring } from './keys-at-start.js';
 import type { Logger } from './logger.js';
 import { insertAuditEvent } from './store/audit.js';
 import { listAllCollections, updateCollection } from './store/collections.js';
-import { migrate, openSqlite } from './store/db.js';
 import { putMeta } from './store/meta.js';
+import { openStore, type StoreLocation } from './store/open.js';
 import { listRunKeys, updateRunKeySeal } from './store/runs.js';
 
 export class RotationError extends OperatorError {}
@@ -35,14 +35,14 @@ export interface RotationResult {
  * Run it with the servers stopped: a running server keeps the old key in memory.
  */
 export async function rotateMasterKey(
-  dataDir: string,
+  where: StoreLocation,
   env: { current?: string; next?: string },
   log: Logger,
 ): Promise<RotationResult> {
   // 1.
-  const db = openSqlite(dataDir);
+  const { db } = await openStore(where, log);
+  const { dataDir } = where;
   try {
-    await migrate(db);
     const current = await openKeyring(db, dataDir, env.current, log);
     const source = loadMasterKey(dataDir, env.current).source;
     // 2.

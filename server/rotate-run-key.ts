@@ -3,7 +3,7 @@ import { openKeyring } from './keys-at-start.js';
 import type { Logger } from './logger.js';
 import { type RunKey, RunKeys } from './runs/run-keys.js';
 import { insertAuditEvent } from './store/audit.js';
-import { migrate, openSqlite } from './store/db.js';
+import { openStore, type StoreLocation } from './store/open.js';
 
 /**
  * Makes a new control-plane run key. New runs get it; a run keeps the key it was created with
@@ -11,13 +11,13 @@ import { migrate, openSqlite } from './store/db.js';
  * servers run: they read the current key at each CreateRun.
  */
 export async function rotateRunKey(
-  dataDir: string,
+  where: StoreLocation,
   masterKeyEnv: string | undefined,
   log: Logger,
 ): Promise<RunKey> {
-  const db = openSqlite(dataDir);
+  const { db } = await openStore(where, log);
+  const { dataDir } = where;
   try {
-    await migrate(db);
     const keyring = await openKeyring(db, dataDir, masterKeyEnv, log);
     const key = await new RunKeys(db, keyring).rotate();
     await insertAuditEvent(db, {

@@ -17,6 +17,7 @@ interface ServerOptions {
   tlsClientCa?: string;
   initTokenFile?: string;
   logLevel?: string;
+  databaseUrl?: string;
   httpListen?: string;
   oauthRedirectUri?: string;
   refreshMinMargin?: string;
@@ -57,6 +58,7 @@ export function serverConfig(opts: ServerOptions, io: CliIo): ServerConfig {
     logPretty:
       (io.stderr as NodeJS.WriteStream).isTTY === true && env.RUNKEYS_LOG_FORMAT !== 'json',
     masterKey: env.RUNKEYS_MASTER_KEY,
+    databaseUrl: opts.databaseUrl ?? env.RUNKEYS_DATABASE_URL,
     httpListen: httpListen === 'off' ? undefined : httpListen,
     oauthRedirectUri: opts.oauthRedirectUri ?? env.RUNKEYS_OAUTH_REDIRECT_URI,
     refresh: { minMarginMs: minMarginS * 1000 },
@@ -67,9 +69,12 @@ export function serverConfig(opts: ServerOptions, io: CliIo): ServerConfig {
  * `server` and its subcommands all take --data-dir, and commander hands the flag to `server`
  * wherever it stands on the line, so a subcommand reads it from there.
  */
-function dataDirOf(c: Command, io: CliIo): string {
-  const { dataDir } = c.optsWithGlobals<{ dataDir?: string }>();
-  return dataDir ?? io.env.RUNKEYS_DATA_DIR ?? DEFAULT_DATA_DIR;
+function storeOf(c: Command, io: CliIo): { dataDir: string; databaseUrl?: string } {
+  const { dataDir, databaseUrl } = c.optsWithGlobals<{ dataDir?: string; databaseUrl?: string }>();
+  return {
+    dataDir: dataDir ?? io.env.RUNKEYS_DATA_DIR ?? DEFAULT_DATA_DIR,
+    databaseUrl: databaseUrl ?? io.env.RUNKEYS_DATABASE_URL,
+  };
 }
 
 export function registerServer(program: Command, io: CliIo): void {
@@ -78,6 +83,10 @@ export function registerServer(program: Command, io: CliIo): void {
     .description('run the control plane')
     .option('--listen <host:port>', `gRPC address (default ${DEFAULT_LISTEN})`)
     .option('--data-dir <path>', `where the SQLite store lives (default ${DEFAULT_DATA_DIR})`)
+    .option(
+      '--database-url <url>',
+      'postgres://... : keep the store in PostgreSQL, shared by every replica (needs RUNKEYS_MASTER_KEY)',
+    )
     .option('--tls-cert <path>', 'PEM certificate chain for TLS')
     .option('--tls-key <path>', 'PEM private key for TLS')
     .option('--tls-client-ca <path>', 'PEM CA bundle: require client certificates (mutual TLS)')
@@ -124,20 +133,20 @@ export function registerServer(program: Command, io: CliIo): void {
     )
     .option('--data-dir <path>', `the store (default ${DEFAULT_DATA_DIR})`)
     .action(async (_opts: object, c: Command) => {
-      const dataDir = dataDirOf(c, io);
+      const where = storeOf(c, io);
       const { createLogger } = await import('../../server/logger.js');
       const { rotateMasterKey } = await import('../../server/rotate-master-key.js');
       const log = createLogger({ level: 'warn', pretty: false });
       const res = await rotateMasterKey(
-        dataDir,
+        where,
         { current: io.env.RUNKEYS_MASTER_KEY, next: io.env.RUNKEYS_NEW_MASTER_KEY },
         log,
       );
-      const where =
+      const next =
         res.newKeySource === 'file'
           ? 'the new key is in master.key'
           : 'start the servers with RUNKEYS_MASTER_KEY set to the new key';
-      io.stderr.write(`re-sealed ${res.collections} collection key(s); ${where}\n`);
+      io.stderr.write(`re-sealed ${res.collections} collection key(s); ${next}\n`);
     });
 
   cmd
@@ -148,11 +157,11 @@ export function registerServer(program: Command, io: CliIo): void {
     )
     .option('--data-dir <path>', `the store (default ${DEFAULT_DATA_DIR})`)
     .action(async (_opts: object, c: Command) => {
-      const dataDir = dataDirOf(c, io);
+      const where = storeOf(c, io);
       const { createLogger } = await import('../../server/logger.js');
       const { rotateRunKey } = await import('../../server/rotate-run-key.js');
       const log = createLogger({ level: 'warn', pretty: false });
-      const key = await rotateRunKey(dataDir, io.env.RUNKEYS_MASTER_KEY, log);
+      const key = await rotateRunKey(where, io.env.RUNKEYS_MASTER_KEY, log);
       io.stderr.write(`new runs use run key ${key.id}\n`);
     });
 }

@@ -10,6 +10,7 @@ import {
 import type { Principal } from '../auth/principal.js';
 import { ApiError, grpcStatusOf } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { isStoreUnavailable } from '../store/postgres.js';
 
 export interface CallContext {
   principal: Principal;
@@ -77,12 +78,22 @@ function unary<Req, Res>(
 
 /**
  * The one place a failure becomes a status: an ApiError keeps its code and message; anything
- * else is logged with its cause beside the method and reaches the client as a bland INTERNAL.
+ * else is logged with its cause beside the method and reaches the client as a bland INTERNAL,
+ * but for a store that cannot be reached (UNAVAILABLE: every change is one transaction, so none
+ * was half made).
  * Streaming handlers (AgentService.Attach) use it too.
  */
 export function toStatus(err: unknown, log: Logger, method: string): StatusObject {
   if (err instanceof ApiError) {
     return { code: grpcStatusOf[err.code], details: err.message, metadata: new Metadata() };
+  }
+  if (isStoreUnavailable(err)) {
+    log.warn({ method, err }, 'store unavailable');
+    return {
+      code: status.UNAVAILABLE,
+      details: 'the store is unavailable; nothing was changed, try again',
+      metadata: new Metadata(),
+    };
   }
   log.error({ method, err }, 'handler failed');
   return { code: status.INTERNAL, details: BLAND_INTERNAL, metadata: new Metadata() };

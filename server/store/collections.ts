@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from './db.js';
+import { notifyChange } from './postgres.js';
 import type { CollectionRow, CollectionTable, NewCollectionRow } from './schema.js';
 
 export const getCollection = (db: Db, name: string): Promise<CollectionRow | undefined> =>
@@ -43,6 +44,7 @@ export async function bumpVersion(db: Db, name: string): Promise<void> {
     .set({ version: sql`version + 1` })
     .where('name', '=', name)
     .execute();
+  await notifyChange(db, name);
 }
 
 export async function collectionVersions(

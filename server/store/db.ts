@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
-import { CodeMigrations } from './migrations.js';
+import { CodeMigrations, type Dialect } from './migrations.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -45,8 +45,12 @@ export class MigrationError extends Error {
   }
 }
 
-export async function migrate(db: Db): Promise<void> {
-  const migrator = new Migrator({ db, provider: new CodeMigrations('sqlite') });
+/**
+ * Applies the migrations not yet applied. Kysely's migrator takes a lock first (on PostgreSQL an
+ * advisory lock), so replicas starting together apply each migration once.
+ */
+export async function migrate(db: Db, dialect: Dialect = 'sqlite'): Promise<void> {
+  const migrator = new Migrator({ db, provider: new CodeMigrations(dialect) });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';

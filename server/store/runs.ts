@@ -1,4 +1,5 @@
 import type { Db } from './db.js';
+import { notifyChange } from './postgres.js';
 import type { RunKeyTable, RunState, RunTable } from './schema.js';
 
 export const getRun = (db: Db, id: string): Promise<RunTable | undefined> =>
@@ -91,7 +92,9 @@ export async function finishRun(
     .where('id', '=', id)
     .where('state', 'in', ['pending', 'attached'])
     .executeTakeFirst();
-  return res.numUpdatedRows === 1n;
+  if (res.numUpdatedRows !== 1n) return false;
+  await notifyChange(db, id);
+  return true;
 }
 
 export async function setDeliveredVersion(db: Db, id: string, version: number): Promise<void> {

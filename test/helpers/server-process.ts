@@ -25,6 +25,8 @@ export interface SpawnServerOptions {
   rootToken?: string;
   /** More `runkeys server` flags. */
   args?: string[];
+  /** More environment, e.g. RUNKEYS_MASTER_KEY and RUNKEYS_DATABASE_URL for a replica. */
+  env?: Record<string, string>;
 }
 
 const LISTEN_TIMEOUT_MS = 15_000;
@@ -51,7 +53,7 @@ export async function spawnServer(options: SpawnServerOptions = {}): Promise<Ser
       '127.0.0.1:0',
       ...(options.args ?? []),
     ],
-    { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'ignore', 'pipe'] },
+    { env: { PATH: process.env.PATH ?? '', ...options.env }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {

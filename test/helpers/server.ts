@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +48,8 @@ export interface TestServerOptions {
   now?: () => number;
   /** Start the HTTP listener (OAuth callback) on a free loopback port. */
   http?: boolean;
+  /** Keep the store in this PostgreSQL database (a master key is made when none is given). */
+  databaseUrl?: string;
   refresh?: ServerConfig['refresh'];
   refreshHooks?: RefreshHooks;
 }
@@ -65,7 +68,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       initTokenFile: tokenFile,
       logLevel: 'debug',
       logPretty: false,
-      masterKey: options.masterKey,
+      masterKey:
+        options.masterKey ??
+        (options.databaseUrl === undefined ? undefined : randomBytes(32).toString('base64')),
+      databaseUrl: options.databaseUrl,
       httpListen: options.http === true ? '127.0.0.1:0' : undefined,
       refresh: options.refresh,
     },
