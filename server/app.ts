@@ -1,5 +1,6 @@
 import type { Server } from '@grpc/grpc-js';
 import type { HealthImplementation } from 'grpc-health-check';
+import { sql } from 'kysely';
 import { bearerAuthenticator } from './auth/authenticate.js';
 import { checkListen, type ServerConfig } from './config.js';
 import { ensureRootToken } from './first-start.js';
@@ -7,6 +8,7 @@ import { buildGrpcServer, SERVICE_NAMES, serverCredentials } from './grpc/server
 import { type HttpListener, startHttp } from './http.js';
 import { openKeyring } from './keys-at-start.js';
 import type { Logger } from './logger.js';
+import { Metrics } from './metrics.js';
 import { Connector } from './oauth/connect.js';
 import { DEFAULT_REFRESH, Refresher, type RefreshHooks } from './oauth/refresh.js';
 import { BundleCache } from './runs/bundle.js';
@@ -66,12 +68,14 @@ export async function startServer(
     await runKeys.current();
     const now = options.now ?? Date.now;
     const base = { db, keyring, now };
+    const metrics = new Metrics(db);
     const refresher = new Refresher(
       base,
       log,
       { ...DEFAULT_REFRESH, ...config.refresh },
       options.refreshHooks,
       () => watcher.poke(),
+      (outcome) => metrics.refreshes.inc({ outcome }),
     );
     let http: HttpListener | undefined;
     const connector = new Connector(
@@ -86,24 +90,35 @@ export async function startServer(
       watcher,
       bundles: new BundleCache(),
       deliveries: new DeliveryLog(db),
+      metrics,
       refresher,
       connector,
     };
-    const adapter = { authenticate: bearerAuthenticator(db, now), log };
+    const adapter = { authenticate: bearerAuthenticator(db, now), log, metrics };
     const { server, health } = buildGrpcServer(adapter, deps, log);
-    if (config.httpListen !== undefined) http = await startHttp(config, connector, log);
+    let serving = false;
+    const ready = async () => {
+      if (!serving) return false;
+      await sql`select 1`.execute(db);
+      return true;
+    };
+    if (config.httpListen !== undefined) {
+      http = await startHttp(config, { connector, metrics, ready }, log);
+    }
     const port = await bind(server, config);
     // 5.
     refresher.start();
     const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
     const address = `${host}:${port}`;
     for (const name of ['', ...SERVICE_NAMES]) health.setStatus(name, 'SERVING');
+    serving = true;
     const store = dialect === 'sqlite' ? { dataDir: config.dataDir } : { store: 'postgres' };
     log.info({ address, ...store, tls: config.tls !== undefined }, 'listening');
     return {
       address,
       http: http && { address: http.address, redirectUri: http.redirectUri },
       close: async (graceMs = 10_000) => {
+        serving = false;
         watcher.close();
         await Promise.all([refresher.stop(), connector.stop(), http?.close(), feed?.close()]);
         return shutdown(server, health, db, graceMs);

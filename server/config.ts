@@ -30,6 +30,19 @@ export class ConfigError extends OperatorError {}
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d+$/;
 
+/** A store in PostgreSQL is shared: its master key comes from the environment, never a file. */
+export function requireMasterKeyWithDatabase(
+  databaseUrl: string | undefined,
+  masterKey: string | undefined,
+): void {
+  if (databaseUrl !== undefined && (masterKey === undefined || masterKey === '')) {
+    throw new ConfigError(
+      'with --database-url, set RUNKEYS_MASTER_KEY: every replica needs the same master key, ' +
+        'and it must not live beside the data',
+    );
+  }
+}
+
 /** Plaintext gRPC is only for loopback; anything else needs TLS. */
 export function checkListen(config: ServerConfig): void {
   if (!/^(\[[^\]]+\]|[^:]+):\d{1,5}$/.test(config.listen)) {
@@ -50,12 +63,7 @@ export function checkListen(config: ServerConfig): void {
     if (url === undefined || !['postgres:', 'postgresql:'].includes(url.protocol)) {
       throw new ConfigError('--database-url must be a postgres:// or postgresql:// URL');
     }
-    if (config.masterKey === undefined) {
-      throw new ConfigError(
-        'with --database-url, set RUNKEYS_MASTER_KEY: every replica needs the same master key, ' +
-          'and it must not live beside the data',
-      );
-    }
+    requireMasterKeyWithDatabase(config.databaseUrl, config.masterKey);
   }
   if (config.httpListen !== undefined) {
     if (!/^(\[[^\]]+\]|[^:]+):\d{1,5}$/.test(config.httpListen)) {

@@ -4,6 +4,7 @@ import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { ServerConfig } from './config.js';
 import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
 import type { Connector } from './oauth/connect.js';
 
 export const CALLBACK_PATH = '/oauth/callback';
@@ -32,22 +33,58 @@ function page(res: ServerResponse, status: number, message: string): void {
 }
 
 /**
- * The control plane's HTTP listener (`--http-listen`): the OAuth callback at /oauth/callback
- * and /healthz. TLS with the gRPC certificate when one is given; plaintext only on loopback.
+ * The control plane's HTTP listener (`--http-listen`): the OAuth callback at /oauth/callback,
+ * /healthz (the process is up), /readyz (it serves and its store answers) and /metrics
+ * (Prometheus text format). TLS with the gRPC certificate when one is given; plaintext only on loopback.
  * Pages never carry the code or a token, and say `no-referrer` so the callback URL, code
  * included, is not passed on by the browser.
  */
+export interface HttpRoutes {
+  connector: Connector;
+  metrics: Metrics;
+  /** Whether this replica serves: gRPC up and the store answering. */
+  ready(): Promise<boolean>;
+}
+
 export async function startHttp(
   config: ServerConfig,
-  connector: Connector,
+  routes: HttpRoutes,
   log: Logger,
 ): Promise<HttpListener> {
+  const { connector, metrics } = routes;
   const listen = config.httpListen ?? '';
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method === 'GET' && url.pathname === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('ok\n');
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/readyz') {
+      routes.ready().then(
+        (ok) => {
+          res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
+          res.end(ok ? 'ready\n' : 'not serving\n');
+        },
+        () => {
+          res.writeHead(503, { 'content-type': 'text/plain' });
+          res.end('store unavailable\n');
+        },
+      );
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        },
+        (err: unknown) => {
+          log.error({ err }, 'metrics failed');
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end('metrics failed\n');
+        },
+      );
       return;
     }
     if (req.method === 'GET' && url.pathname === CALLBACK_PATH) {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileAtomic } from '../common/fs.js';
 import { OperatorError } from '../common/operator-error.js';
+import { requireMasterKeyWithDatabase } from './config.js';
 import { Keyring } from './crypto/keyring.js';
 import {
   decodeMasterKey,
@@ -40,6 +41,7 @@ export async function rotateMasterKey(
   log: Logger,
 ): Promise<RotationResult> {
   // 1.
+  requireMasterKeyWithDatabase(where.databaseUrl, env.current);
   const { db } = await openStore(where, log);
   const { dataDir } = where;
   try {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { requireMasterKeyWithDatabase } from './config.js';
 import { openKeyring } from './keys-at-start.js';
 import type { Logger } from './logger.js';
 import { type RunKey, RunKeys } from './runs/run-keys.js';
@@ -15,6 +16,7 @@ export async function rotateRunKey(
   masterKeyEnv: string | undefined,
   log: Logger,
 ): Promise<RunKey> {
+  requireMasterKeyWithDatabase(where.databaseUrl, masterKeyEnv);
   const { db } = await openStore(where, log);
   const { dataDir } = where;
   try {

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import {
   type handleUnaryCall,
   Metadata,
@@ -10,6 +11,7 @@ import {
 import type { Principal } from '../auth/principal.js';
 import { ApiError, grpcStatusOf } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import { isStoreUnavailable } from '../store/postgres.js';
 
 export interface CallContext {
@@ -36,6 +38,7 @@ export type Authenticate = (metadata: Metadata) => Promise<Principal>;
 export interface AdapterDeps {
   authenticate: Authenticate;
   log: Logger;
+  metrics?: Metrics;
 }
 
 const BLAND_INTERNAL = 'internal error; the server log has the details';
@@ -69,9 +72,18 @@ function unary<Req, Res>(
       const log = deps.log.child({ method, actor: principal.tokenId });
       return handler(call.request, { principal, log });
     };
+    const started = performance.now();
+    const took = () => (performance.now() - started) / 1000;
     run().then(
-      (response) => callback(null, response),
-      (err: unknown) => callback(toStatus(err, deps.log, method)),
+      (response) => {
+        deps.metrics?.observeRpc(method, status.OK, took());
+        callback(null, response);
+      },
+      (err: unknown) => {
+        const s = toStatus(err, deps.log, method);
+        deps.metrics?.observeRpc(method, s.code, took());
+        callback(s);
+      },
     );
   };
 }

@@ -111,6 +111,8 @@ export class Refresher {
     private readonly hooks: RefreshHooks = {},
     /** Called after a write that changes what runs receive, so updates go out at once. */
     private readonly changed: () => void = () => {},
+    /** Told the outcome of every refresh that called the provider or found nothing to do. */
+    private readonly observe: (outcome: RefreshOutcome) => void = () => {},
   ) {}
 
   /**
@@ -122,7 +124,12 @@ export class Refresher {
     // 1.
     const running = this.inflight.get(key);
     if (running !== undefined) return running;
-    const p = this.run(collection, name, force).finally(() => this.inflight.delete(key));
+    const p = this.run(collection, name, force)
+      .then((outcome) => {
+        this.observe(outcome);
+        return outcome;
+      })
+      .finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
   }

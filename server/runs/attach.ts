@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { ServerWritableStream, StatusObject } from '@grpc/grpc-js';
+import { performance } from 'node:perf_hooks';
+import { type ServerWritableStream, type StatusObject, status } from '@grpc/grpc-js';
 import { newCredential, verifyProof } from '../../common/proof.js';
 import { PUBLIC_KEY_BYTES, sealWith, sharedKey } from '../../common/sealing.js';
 import {
@@ -41,7 +42,13 @@ const unauthenticated = (message: string) => new ApiError('UNAUTHENTICATED', mes
  */
 export function attachHandler(deps: RunDeps, log: Logger) {
   return (call: Stream): void => {
-    run(deps, log, call).catch((err: unknown) => fail(call, toStatus(err, log, ATTACH_METHOD)));
+    const kind = call.request.resumeProof.length > 0 ? 'resume' : 'attach';
+    run(deps, log, call).catch((err: unknown) => {
+      const s = toStatus(err, log, ATTACH_METHOD);
+      const refused = s.code === status.UNAUTHENTICATED || s.code === status.INVALID_ARGUMENT;
+      deps.metrics.attaches.inc({ kind, outcome: refused ? 'refused' : 'error' });
+      fail(call, s);
+    });
   };
 }
 
@@ -90,6 +97,9 @@ async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> 
   // 4.
   const sender = new Sender(deps, baseLog, call, claim.attached, runKey, req.agentPublicKey);
   sender.sendBundle(bundle, false);
+  deps.metrics.attaches.inc({ kind: bootstrap ? 'attach' : 'resume', outcome: 'ok' });
+  deps.metrics.deliveries.inc({ kind: 'bundle' });
+  deps.metrics.attached.inc();
   // Debug, not info: the audit events just written record every attach and delivery, and at
   // info this line cost a few percent of an attach's CPU. A logger bound to the run is made
   // only for a stream that goes on to log more.
@@ -102,7 +112,11 @@ async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> 
     },
     bootstrap ? 'agent attached; bundle delivered' : 'agent resumed; bundle delivered',
   );
-  await sender.follow();
+  try {
+    await sender.follow();
+  } finally {
+    deps.metrics.attached.dec();
+  }
 }
 
 /** A verified request, and the conditional write that claims the run for it. */
@@ -250,12 +264,14 @@ class Sender {
   }
 
   /** Sends the current bundle when it is newer than what the agent holds. */
-  private async update(): Promise<void> {
+  private async update(seenAt: number): Promise<void> {
     const bundle = await assembleBundle(this.deps, this.row, this.deps.bundles);
     if (bundle.version <= this.delivered) return;
     const event = deliveryEvent(this.deps.now(), this.row, bundle);
     await this.deps.deliveries.record(this.row.id, bundle, event);
     this.sendBundle(bundle);
+    this.deps.metrics.deliveries.inc({ kind: 'update' });
+    this.deps.metrics.fanout.observe((performance.now() - seenAt) / 1000);
   }
 
   follow(): Promise<void> {
@@ -273,9 +289,10 @@ class Sender {
         });
       };
       cleanups.push(
-        deps.watcher.watchCollection(row.collection, this.delivered, () =>
-          enqueue(() => this.update()),
-        ),
+        deps.watcher.watchCollection(row.collection, this.delivered, () => {
+          const seenAt = performance.now();
+          enqueue(() => this.update(seenAt));
+        }),
       );
       cleanups.push(
         deps.watcher.watchRun(row.id, (state) => enqueue(() => this.revoke(state, stop))),
@@ -311,6 +328,7 @@ class Sender {
         body: { $case: 'revocation', value: { reason } },
       }).finish(),
     );
+    this.deps.metrics.deliveries.inc({ kind: 'revocation' });
     await auditRun(this.deps.db, this.deps.now(), this.row, 'run.revoke', { reason });
     this.log.info({ reason }, 'revocation sent');
     this.call.end();

@@ -10,6 +10,7 @@ import { authorize, type Principal } from '../auth/principal.js';
 import { invalid, notFound, precondition } from '../errors.js';
 import type { Handlers } from '../grpc/adapter.js';
 import { providerName } from '../layers/providers.js';
+import type { Metrics } from '../metrics.js';
 import type { AccountDeps } from '../services/accounts.js';
 import { audit, loadCollection, optionalDate, toDate } from '../services/deps.js';
 import type { Db } from '../store/db.js';
@@ -36,6 +37,7 @@ const MAX_LABELS = 32;
 export interface RunDeps extends AccountDeps {
   bundles: BundleCache;
   deliveries: DeliveryLog;
+  metrics: Metrics;
   runKeys: RunKeys;
   watcher: ChangeWatcher;
 }
