@@ -52,6 +52,9 @@ export async function startServerProcess(dataDir: string): Promise<SpawnedServer
       tokenFile,
       '--http-listen',
       '127.0.0.1:0',
+      // The benchmarks measure throughput, not the per-token write limit.
+      '--admin-write-rate',
+      '1000000',
     ],
     { stdio: ['ignore', 'ignore', logFd], env: { ...process.env, RUNKEYS_LOG_FORMAT: 'json' } },
   );

@@ -7,6 +7,7 @@ import { ensureRootToken } from './first-start.js';
 import { buildGrpcServer, SERVICE_NAMES, serverCredentials } from './grpc/server.js';
 import { type HttpListener, startHttp } from './http.js';
 import { openKeyring } from './keys-at-start.js';
+import { DEFAULT_LIMITS, Limits } from './limits.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { Connector } from './oauth/connect.js';
@@ -69,6 +70,7 @@ export async function startServer(
     const now = options.now ?? Date.now;
     const base = { db, keyring, now };
     const metrics = new Metrics(db);
+    const limits = new Limits({ ...DEFAULT_LIMITS, ...config.limits });
     const refresher = new Refresher(
       base,
       log,
@@ -91,10 +93,11 @@ export async function startServer(
       bundles: new BundleCache(),
       deliveries: new DeliveryLog(db),
       metrics,
+      limits,
       refresher,
       connector,
     };
-    const adapter = { authenticate: bearerAuthenticator(db, now), log, metrics };
+    const adapter = { authenticate: bearerAuthenticator(db, now), log, metrics, limits };
     const { server, health } = buildGrpcServer(adapter, deps, log);
     let serving = false;
     const ready = async () => {

@@ -1,4 +1,5 @@
 import { OperatorError } from '../common/operator-error.js';
+import type { LimitSettings } from './limits.js';
 import type { LogLevel } from './logger.js';
 import type { RefreshSettings } from './oauth/refresh.js';
 
@@ -18,6 +19,8 @@ export interface ServerConfig {
   httpListen?: string;
   /** The redirect URI registered at providers; by default the listener's /oauth/callback. */
   oauthRedirectUri?: string;
+  /** Rate and stream caps; see LimitSettings. */
+  limits?: Partial<LimitSettings>;
   /** Refresh timing; see RefreshSettings. */
   refresh?: Partial<RefreshSettings>;
 }

@@ -21,6 +21,8 @@ interface ServerOptions {
   httpListen?: string;
   oauthRedirectUri?: string;
   refreshMinMargin?: string;
+  adminWriteRate?: string;
+  maxStreamsPerCollection?: string;
 }
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -46,6 +48,16 @@ export function serverConfig(opts: ServerOptions, io: CliIo): ServerConfig {
   if (!Number.isInteger(minMarginS) || minMarginS < 0 || minMarginS > 86_400) {
     throw new ConfigError('--refresh-min-margin must be whole seconds from 0 to 86400');
   }
+  const writeRate = Number(opts.adminWriteRate ?? env.RUNKEYS_ADMIN_WRITE_RATE ?? '50');
+  if (!Number.isFinite(writeRate) || writeRate <= 0 || writeRate > 100_000) {
+    throw new ConfigError('--admin-write-rate must be a number of writes a second, above 0');
+  }
+  const maxStreams = Number(
+    opts.maxStreamsPerCollection ?? env.RUNKEYS_MAX_STREAMS_PER_COLLECTION ?? '20000',
+  );
+  if (!Number.isInteger(maxStreams) || maxStreams < 1) {
+    throw new ConfigError('--max-streams-per-collection must be a whole number, at least 1');
+  }
   return {
     listen: opts.listen ?? env.RUNKEYS_LISTEN ?? DEFAULT_LISTEN,
     dataDir: opts.dataDir ?? env.RUNKEYS_DATA_DIR ?? DEFAULT_DATA_DIR,
@@ -62,6 +74,11 @@ export function serverConfig(opts: ServerOptions, io: CliIo): ServerConfig {
     httpListen: httpListen === 'off' ? undefined : httpListen,
     oauthRedirectUri: opts.oauthRedirectUri ?? env.RUNKEYS_OAUTH_REDIRECT_URI,
     refresh: { minMarginMs: minMarginS * 1000 },
+    limits: {
+      adminWritesPerSecond: writeRate,
+      adminWriteBurst: Math.max(1, Math.ceil(writeRate * 4)),
+      streamsPerCollection: maxStreams,
+    },
   };
 }
 
@@ -99,6 +116,14 @@ export function registerServer(program: Command, io: CliIo): void {
     .option(
       '--oauth-redirect-uri <url>',
       "the redirect URI registered at providers (default: the listener's /oauth/callback)",
+    )
+    .option(
+      '--admin-write-rate <n>',
+      'admin writes a second allowed per token, with bursts of 4 seconds (default 50)',
+    )
+    .option(
+      '--max-streams-per-collection <n>',
+      'agent streams one collection may hold open on this replica (default 20000)',
     )
     .option(
       '--refresh-min-margin <seconds>',

@@ -10,6 +10,7 @@ import {
 } from '@grpc/grpc-js';
 import type { Principal } from '../auth/principal.js';
 import { ApiError, grpcStatusOf } from '../errors.js';
+import type { Limits } from '../limits.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { isStoreUnavailable } from '../store/postgres.js';
@@ -39,6 +40,7 @@ export interface AdapterDeps {
   authenticate: Authenticate;
   log: Logger;
   metrics?: Metrics;
+  limits?: Limits;
 }
 
 const BLAND_INTERNAL = 'internal error; the server log has the details';
@@ -69,6 +71,7 @@ function unary<Req, Res>(
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     const run = async (): Promise<Res> => {
       const principal = await deps.authenticate(call.metadata);
+      deps.limits?.checkWrite(method, principal.tokenId);
       const log = deps.log.child({ method, actor: principal.tokenId });
       return handler(call.request, { principal, log });
     };

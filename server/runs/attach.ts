@@ -74,6 +74,23 @@ async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> 
   // 2.
   const claim = bootstrap ? await checkBootstrap(deps, req) : await checkResume(deps, req);
   const row = claim.row;
+  const release = deps.limits.openStream(row.id, row.collection);
+  try {
+    await serve(deps, baseLog, call, claim, bootstrap);
+  } finally {
+    release();
+  }
+}
+
+async function serve(
+  deps: RunDeps,
+  baseLog: Logger,
+  call: Stream,
+  claim: Claim,
+  bootstrap: boolean,
+): Promise<void> {
+  const req = call.request;
+  const row = claim.row;
   const runKey = await deps.runKeys.byId(row.run_key_id);
   if (runKey === undefined) throw new Error(`run key ${row.run_key_id} is missing`);
 

@@ -10,6 +10,7 @@ import { authorize, type Principal } from '../auth/principal.js';
 import { invalid, notFound, precondition } from '../errors.js';
 import type { Handlers } from '../grpc/adapter.js';
 import { providerName } from '../layers/providers.js';
+import type { Limits } from '../limits.js';
 import type { Metrics } from '../metrics.js';
 import type { AccountDeps } from '../services/accounts.js';
 import { audit, loadCollection, optionalDate, toDate } from '../services/deps.js';
@@ -38,6 +39,7 @@ export interface RunDeps extends AccountDeps {
   bundles: BundleCache;
   deliveries: DeliveryLog;
   metrics: Metrics;
+  limits: Limits;
   runKeys: RunKeys;
   watcher: ChangeWatcher;
 }

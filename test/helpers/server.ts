@@ -51,6 +51,7 @@ export interface TestServerOptions {
   /** Keep the store in this PostgreSQL database (a master key is made when none is given). */
   databaseUrl?: string;
   refresh?: ServerConfig['refresh'];
+  limits?: ServerConfig['limits'];
   refreshHooks?: RefreshHooks;
 }
 
@@ -74,6 +75,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       databaseUrl: options.databaseUrl,
       httpListen: options.http === true ? '127.0.0.1:0' : undefined,
       refresh: options.refresh,
+      // Tests write fast; the limits test sets its own.
+      limits: options.limits ?? { adminWritesPerSecond: 1e6, adminWriteBurst: 1e6 },
     },
     log,
     { stderr, now: options.now, refreshHooks: options.refreshHooks },
