@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { decodeCredential } from '../common/proof.js';
 import { PUBLIC_KEY_BYTES } from '../common/sealing.js';
+import { parseDuration } from './duration.js';
+
+/** The shortest --max-offline: 0 would remove the files at the first dropped stream. */
+export const MIN_MAX_OFFLINE_MS = 1000;
 
 export type OnRevoke = 'leave' | 'terminate';
 
@@ -19,6 +23,10 @@ export interface AgentConfig {
   /** How long to keep trying to reach the control plane at start. */
   waitMs: number;
   onRevoke: OnRevoke;
+  /** How long the agent serves what it holds while the control plane is unreachable. */
+  maxOfflineMs: number;
+  /** Where the agent writes its status (JSON), for `runkeys agent status`. */
+  statusFile: string;
   caCert?: string;
   /** The command to run; empty in sidecar mode. */
   command: string[];
@@ -32,6 +40,8 @@ export interface AgentFlags {
   envFile?: string;
   wait?: string;
   onRevoke?: string;
+  maxOffline?: string;
+  statusFile?: string;
   caCert?: string;
 }
 
@@ -83,16 +93,27 @@ export function agentConfig(
   if (onRevoke !== 'leave' && onRevoke !== 'terminate') {
     throw new AgentConfigError('--on-revoke must be leave or terminate');
   }
+  const maxOffline = flags.maxOffline ?? env.RUNKEYS_MAX_OFFLINE ?? '1h';
+  const maxOfflineMs = parseDuration(maxOffline);
+  if (maxOfflineMs === undefined || maxOfflineMs < MIN_MAX_OFFLINE_MS) {
+    throw new AgentConfigError(
+      '--max-offline must be a duration of at least 1s, such as 90s, 15m, 1h or 3600; ' +
+        `got ${maxOffline}`,
+    );
+  }
+  const envFile = resolve(cwd, flags.envFile ?? 'env/.env');
   return {
     addr,
     runId,
     bootstrapSecret,
     serverKey,
-    envFile: resolve(cwd, flags.envFile ?? 'env/.env'),
+    envFile,
     workDir: resolve(cwd),
     homeDir: home === undefined || home === '' ? undefined : resolve(home),
     waitMs: waitSeconds * 1000,
     onRevoke,
+    maxOfflineMs,
+    statusFile: resolve(cwd, flags.statusFile ?? join(dirname(envFile), 'status.json')),
     caCert: flags.caCert ?? env.RUNKEYS_CA_CERT,
     command,
   };

@@ -3,9 +3,12 @@ import type { Bundle } from '../proto/gen/runkeys/v1/runs.js';
 import { BundleApplier } from './apply.js';
 import type { AgentConfig } from './config.js';
 import { type Child, startChild } from './exec.js';
+import { OutageClock } from './outage.js';
 import type { OutputStage } from './output.js';
 import { RefreshScheduler } from './refresh.js';
 import { Session, type SessionEvent } from './session.js';
+import { StatusFile, statusOf } from './status-file.js';
+import { liveView } from './token-expiry.js';
 
 export interface AgentIo {
   env: NodeJS.ProcessEnv;
@@ -35,12 +38,16 @@ export function childEnvironment(base: NodeJS.ProcessEnv, bundle: Bundle): NodeJ
  * Runs the agent until the run ends or the command exits, and returns the exit code:
  * 1. attach and wait for the first bundle;
  * 2. on every bundle: apply it (BundleApplier: secrets to the output stage first, then the
- *    .env, the credential files and account status logs), then hand its accounts to the
- *    refresh scheduler, which the first bundle starts beside the other companions;
+ *    .env less expired tokens, the credential files and account status logs), then hand its
+ *    accounts to the refresh scheduler, which the first bundle starts beside the other
+ *    companions and the outage clock;
  * 3. exec mode: start the command after the first bundle and exit with its code;
  *    sidecar mode: keep the .env and files current until revocation or SIGTERM;
- * 4. on revocation: stop asking for refreshes and remove the .env and the credential files;
+ * 4. contact and stream losses go to the outage clock, which removes the .env and the files
+ *    past --max-offline and has them written again on resume; the command is left alone;
+ * 5. on revocation: stop asking for refreshes and remove the .env and the credential files;
  *    the command is left alone unless --on-revoke=terminate.
+ * The status file is written on every change, and every few seconds while offline.
  */
 export async function runAgent(
   config: AgentConfig,
@@ -51,8 +58,16 @@ export async function runAgent(
 ): Promise<number> {
   let started: Companion[] = [];
   let refresher: RefreshScheduler | undefined;
+  let clock: OutageClock | undefined;
   let child: Child | undefined;
-  const applier = new BundleApplier(config, stage, log);
+  const applier = new BundleApplier(config, stage, log, { expired: () => report() });
+  const status = new StatusFile(config.statusFile, log);
+  const report = () => {
+    if (clock === undefined) return;
+
+    status.write(statusOf({ ...config, outage: clock.view(), held: applier.held() }));
+  };
+  status.clear();
   let finish: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => {
     finish = resolve;
@@ -64,10 +79,20 @@ export async function runAgent(
       finish(e.exitCode);
       return;
     }
-    if (e.kind === 'revoked') {
+    if (e.kind === 'contact') {
       // 4.
+      clock?.contact(e.sealed);
+      return;
+    }
+    if (e.kind === 'lost') {
+      clock?.lost();
+      return;
+    }
+    if (e.kind === 'revoked') {
+      // 5.
       refresher?.stop();
       const files = applier.removeAll();
+      clock?.revoked();
       log.warn(
         { reason: e.reason, envFile: config.envFile, files },
         'run revoked; removed the .env and credential files',
@@ -80,12 +105,22 @@ export async function runAgent(
     applier.apply(e.bundle);
     if (e.first) {
       refresher = new RefreshScheduler({ ask: (a) => session.requestRefresh(a), log });
+      clock = new OutageClock({
+        maxOfflineMs: config.maxOfflineMs,
+        envFile: config.envFile,
+        withdraw: () => applier.removeAll(),
+        restore: () => applier.restore(),
+        changed: report,
+        log,
+      });
       started = [refresher, ...companions()];
     }
     refresher?.update(e.bundle.accounts);
+    report();
     // 3.
     if (e.first && config.command.length > 0) {
-      child = startChild(config.command, childEnvironment(io.env, e.bundle), stage, io, log);
+      const live = { ...e.bundle, entries: liveView(e.bundle, Date.now()).entries };
+      child = startChild(config.command, childEnvironment(io.env, live), stage, io, log);
       child.exited.then(finish);
     }
   };
@@ -103,6 +138,8 @@ export async function runAgent(
   process.off('SIGINT', onTerm);
   session.stop();
   for (const c of started) c.stop();
+  applier.stop();
+  clock?.stop();
   await running;
   return code;
 }

@@ -25,6 +25,13 @@ export const EXIT_REFUSED = 77;
 
 export type SessionEvent =
   | { kind: 'bundle'; bundle: Bundle; first: boolean }
+  /**
+   * A message came from the control plane: a sealed one that opened (`sealed`), or an
+   * unsealed heartbeat. A bundle's contact comes after its bundle event.
+   */
+  | { kind: 'contact'; sealed: boolean }
+  /** The stream dropped (or an attach failed); the session keeps trying. */
+  | { kind: 'lost' }
   | { kind: 'revoked'; reason: string }
   | { kind: 'fatal'; exitCode: number; message: string };
 
@@ -45,7 +52,8 @@ class StreamEnded extends Error {
  * 3. open each sealed message with the pinned control-plane key; keep the newest bundle and
  *    the rotated resume credential;
  * 4. when the stream drops, resume with the same key and the resume credential, backing off
- *    with jitter, while the run goes on with what the agent holds;
+ *    with jitter, while the run goes on with what the agent holds (the outage policy, which
+ *    the contact and lost events drive, decides for how long);
  * 5. a revocation, or a resume refused because the run ended, ends the session.
  */
 export class Session {
@@ -92,10 +100,11 @@ export class Session {
         }
       }
       if (this.abort.signal.aborted) break;
+      this.emit({ kind: 'lost' });
       // Until the first attach, no wait runs past --wait: the last try comes at its end.
       const left = this.resumeCredential === undefined ? deadline - Date.now() : Infinity;
       const wait = Math.min(this.backoff.next(), Math.max(0, left));
-      this.log.warn({ retryInMs: wait }, 'control plane stream lost; the run keeps what it holds');
+      this.log.warn({ retryInMs: wait }, 'control plane stream lost; retrying');
       await sleep(wait, this.abort.signal);
     }
     this.client.close();
@@ -197,10 +206,13 @@ export class Session {
       call.on('data', (msg: AttachResponse) => {
         clearTimeout(watchdog);
         watchdog = setTimeout(onSilence, SILENCE_MS);
-        if (msg.message?.$case !== 'sealed') return;
+        if (msg.message?.$case !== 'sealed') {
+          if (msg.message?.$case === 'heartbeat') this.emit({ kind: 'contact', sealed: false });
+          return;
+        }
         // 3.
         try {
-          this.receive(msg.message.value);
+          if (this.receive(msg.message.value)) this.emit({ kind: 'contact', sealed: true });
         } catch (err) {
           if (!(err instanceof BundleError)) throw err;
           this.log.warn('bundle could not be opened; dropping the stream');
@@ -216,7 +228,8 @@ export class Session {
     });
   }
 
-  private receive(sealed: { nonce: Uint8Array; box: Uint8Array }): void {
+  /** Opens and handles one sealed message; false when it ended the session (revocation). */
+  private receive(sealed: { nonce: Uint8Array; box: Uint8Array }): boolean {
     this.shared ??= sharedKey(this.config.serverKey, this.keys.secretKey);
     const plaintext = openWith(sealed, this.shared);
     let envelope: Envelope;
@@ -231,9 +244,9 @@ export class Session {
     if (body?.$case === 'revocation') {
       this.emit({ kind: 'revoked', reason: body.value.reason });
       this.stop();
-      return;
+      return false;
     }
-    if (body?.$case !== 'bundle') return;
+    if (body?.$case !== 'bundle') return true;
     const bundle = body.value;
     if (bundle.resumeCredential !== '') {
       const next = decodeCredential(bundle.resumeCredential);
@@ -242,9 +255,10 @@ export class Session {
       this.backoff.reset();
     }
     // An older or repeated version (a replay, or a resume that crossed an update) is ignored.
-    if (bundle.version <= this.version) return;
+    if (bundle.version <= this.version) return true;
     const first = this.version === -1;
     this.version = bundle.version;
     this.emit({ kind: 'bundle', bundle, first });
+    return true;
   }
 }

@@ -68,7 +68,7 @@ export async function startServer(
     const runKeys = new RunKeys(db, keyring);
     await runKeys.current();
     const now = options.now ?? Date.now;
-    const base = { db, keyring, now };
+    const base = { db, keyring, now, changed: () => watcher.poke() };
     const metrics = new Metrics(db);
     const limits = new Limits({ ...DEFAULT_LIMITS, ...config.limits });
     const refresher = new Refresher(

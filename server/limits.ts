@@ -71,10 +71,11 @@ export class Limits {
   }
 
   /**
-   * Counts an Attach stream in; refuses one past the caps with RESOURCE_EXHAUSTED. Returns the
-   * function that counts it out.
+   * Refuses an Attach stream past the caps with RESOURCE_EXHAUSTED, before anything is claimed
+   * (so a refused attach consumes nothing). Streams are counted once their claim committed
+   * (openStream), so attaches racing for one bootstrap secret are refused as such.
    */
-  openStream(runId: string, collection: string): () => void {
+  checkStream(runId: string, collection: string): void {
     const run = this.perRun.get(runId) ?? 0;
     if (run >= this.settings.streamsPerRun) {
       throw exhausted(
@@ -89,6 +90,12 @@ export class Limits {
           `(at most ${this.settings.streamsPerCollection})`,
       );
     }
+  }
+
+  /** Counts an Attach stream in; returns the function that counts it out. */
+  openStream(runId: string, collection: string): () => void {
+    const run = this.perRun.get(runId) ?? 0;
+    const col = this.perCollection.get(collection) ?? 0;
     this.perRun.set(runId, run + 1);
     this.perCollection.set(collection, col + 1);
     let open = true;

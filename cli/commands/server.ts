@@ -49,7 +49,7 @@ export function serverConfig(opts: ServerOptions, io: CliIo): ServerConfig {
     throw new ConfigError('--refresh-min-margin must be whole seconds from 0 to 86400');
   }
   const writeRate = Number(opts.adminWriteRate ?? env.RUNKEYS_ADMIN_WRITE_RATE ?? '50');
-  if (!Number.isFinite(writeRate) || writeRate <= 0 || writeRate > 100_000) {
+  if (!Number.isFinite(writeRate) || writeRate <= 0) {
     throw new ConfigError('--admin-write-rate must be a number of writes a second, above 0');
   }
   const maxStreams = Number(

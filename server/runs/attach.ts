@@ -15,7 +15,7 @@ import type { Logger } from '../logger.js';
 import { insertAuditEvent, type NewAuditEvent } from '../store/audit.js';
 import type { Db } from '../store/db.js';
 import * as store from '../store/runs.js';
-import type { RunTable } from '../store/schema.js';
+import type { CollectionRow, RunTable } from '../store/schema.js';
 import { assembleBundle } from './bundle.js';
 import type { RunKey } from './run-keys.js';
 import { effectiveState, RUN_ID, type RunDeps } from './service.js';
@@ -74,23 +74,7 @@ async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> 
   // 2.
   const claim = bootstrap ? await checkBootstrap(deps, req) : await checkResume(deps, req);
   const row = claim.row;
-  const release = deps.limits.openStream(row.id, row.collection);
-  try {
-    await serve(deps, baseLog, call, claim, bootstrap);
-  } finally {
-    release();
-  }
-}
-
-async function serve(
-  deps: RunDeps,
-  baseLog: Logger,
-  call: Stream,
-  claim: Claim,
-  bootstrap: boolean,
-): Promise<void> {
-  const req = call.request;
-  const row = claim.row;
+  deps.limits.checkStream(row.id, row.collection);
   const runKey = await deps.runKeys.byId(row.run_key_id);
   if (runKey === undefined) throw new Error(`run key ${row.run_key_id} is missing`);
 
@@ -111,28 +95,31 @@ async function serve(
     return true;
   });
   if (!claimed) throw unauthenticated(bootstrap ? ATTACH_REFUSED : RESUME_REFUSED);
-  // 4.
-  const sender = new Sender(deps, baseLog, call, claim.attached, runKey, req.agentPublicKey);
-  sender.sendBundle(bundle, false);
-  deps.metrics.attaches.inc({ kind: bootstrap ? 'attach' : 'resume', outcome: 'ok' });
-  deps.metrics.deliveries.inc({ kind: 'bundle' });
+  // 4. A stream counts against the limits once its claim committed, so attaches racing for one
+  // bootstrap secret are refused as such.
+  const release = deps.limits.openStream(row.id, row.collection);
   deps.metrics.attached.inc();
-  // Debug, not info: the audit events just written record every attach and delivery, and at
-  // info this line cost a few percent of an attach's CPU. A logger bound to the run is made
-  // only for a stream that goes on to log more.
-  baseLog.debug(
-    {
-      run: row.id,
-      collection: row.collection,
-      version: bundle.version,
-      entries: bundle.entries.length,
-    },
-    bootstrap ? 'agent attached; bundle delivered' : 'agent resumed; bundle delivered',
-  );
   try {
+    const sender = new Sender(deps, baseLog, call, claim.attached, runKey, req.agentPublicKey);
+    sender.sendBundle(bundle, false);
+    deps.metrics.attaches.inc({ kind: bootstrap ? 'attach' : 'resume', outcome: 'ok' });
+    deps.metrics.deliveries.inc({ kind: 'bundle' });
+    // Debug, not info: the audit events just written record every attach and delivery, and at
+    // info this line cost a few percent of an attach's CPU. A logger bound to the run is made
+    // only for a stream that goes on to log more.
+    baseLog.debug(
+      {
+        run: row.id,
+        collection: row.collection,
+        version: bundle.version,
+        entries: bundle.entries.length,
+      },
+      bootstrap ? 'agent attached; bundle delivered' : 'agent resumed; bundle delivered',
+    );
     await sender.follow();
   } finally {
     deps.metrics.attached.dec();
+    release();
   }
 }
 
@@ -281,8 +268,8 @@ class Sender {
   }
 
   /** Sends the current bundle when it is newer than what the agent holds. */
-  private async update(seenAt: number): Promise<void> {
-    const bundle = await assembleBundle(this.deps, this.row, this.deps.bundles);
+  private async update(seenAt: number, collection: CollectionRow): Promise<void> {
+    const bundle = await assembleBundle(this.deps, this.row, this.deps.bundles, collection);
     if (bundle.version <= this.delivered) return;
     const event = deliveryEvent(this.deps.now(), this.row, bundle);
     await this.deps.deliveries.record(this.row.id, bundle, event);
@@ -306,9 +293,9 @@ class Sender {
         });
       };
       cleanups.push(
-        deps.watcher.watchCollection(row.collection, this.delivered, () => {
+        deps.watcher.watchCollection(row.collection, this.delivered, (collection) => {
           const seenAt = performance.now();
-          enqueue(() => this.update(seenAt));
+          enqueue(() => this.update(seenAt, collection));
         }),
       );
       cleanups.push(

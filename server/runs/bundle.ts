@@ -20,7 +20,7 @@ import type { Db } from '../store/db.js';
 import { listEnvVars } from '../store/env-vars.js';
 import { getOAuthClient, listAllAccounts } from '../store/oauth.js';
 import { getProviderKey } from '../store/provider-keys.js';
-import type { RunTable } from '../store/schema.js';
+import type { CollectionRow, RunTable } from '../store/schema.js';
 import type { ClientConfig } from '../validate/oauth.js';
 
 /**
@@ -47,10 +47,12 @@ export async function assembleBundle(
   deps: ServiceDeps,
   run: RunTable,
   cache?: BundleCache,
+  /** The collection's row when the caller just read it (the watcher does, for every stream). */
+  known?: CollectionRow,
 ): Promise<Bundle> {
   const { db } = deps;
   // 1.
-  const collection = await getCollection(db, run.collection);
+  const collection = known ?? (await getCollection(db, run.collection));
   if (collection === undefined) throw new Error(`collection of run ${run.id} is gone`);
   const version = Number(collection.version);
   // The data key's sealed form is new with every collection, so a collection deleted and made

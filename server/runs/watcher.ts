@@ -2,9 +2,10 @@ import type { Logger } from '../logger.js';
 import { collectionVersions } from '../store/collections.js';
 import type { Db } from '../store/db.js';
 import { runStates } from '../store/runs.js';
-import type { RunState } from '../store/schema.js';
+import type { CollectionRow, RunState } from '../store/schema.js';
 
-type Listener = () => void;
+/** Told the collection's row as read, so it need not be read again per stream. */
+type Listener = (collection: CollectionRow) => void;
 type RunListener = (state: RunState) => void;
 
 /**
@@ -91,15 +92,15 @@ export class ChangeWatcher {
   private async check(): Promise<void> {
     if (this.collections.size === 0 && this.runs.size === 0) return;
     const versions = await collectionVersions(this.db, [...this.collections.keys()]);
-    for (const { name, version } of versions) {
-      const w = this.collections.get(name);
+    for (const row of versions) {
+      const w = this.collections.get(row.name);
       if (w === undefined) continue;
-      const current = Number(version);
+      const current = Number(row.version);
       for (const [l, seen] of [...w]) {
         // A listener that an earlier one removed in this loop is not told.
         if (current <= seen || !w.has(l)) continue;
         w.set(l, current);
-        l();
+        l(row);
       }
     }
     const states = await runStates(this.db, [...this.runs.keys()]);

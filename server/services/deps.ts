@@ -12,6 +12,13 @@ export interface ServiceDeps {
   db: Db;
   keyring: Keyring;
   now: () => number;
+  /**
+   * Told that a collection's version moved, so attached streams hear of it at once rather than
+   * at the watcher's next poll. Called inside the transaction: the watcher's read of versions
+   * waits for the store (SQLite has one connection) or sees the change at commit (PostgreSQL
+   * notifies then).
+   */
+  changed?: () => void;
 }
 
 export async function loadCollection(db: Db, name: string): Promise<CollectionRow> {
@@ -45,7 +52,10 @@ const LAYER_ACTIONS = /^(env_var|provider_key|oauth_client|account)\./;
  * layer also bumps the collection's version, which attached agents follow.
  */
 export async function audit(db: Db, deps: ServiceDeps, actor: Principal, e: AuditInput) {
-  if (LAYER_ACTIONS.test(e.action)) await bumpVersion(db, e.collection);
+  if (LAYER_ACTIONS.test(e.action)) {
+    await bumpVersion(db, e.collection);
+    deps.changed?.();
+  }
   await insertAuditEvent(db, {
     id: `evt_${randomBytes(8).toString('hex')}`,
     time: deps.now(),

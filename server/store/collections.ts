@@ -47,14 +47,7 @@ export async function bumpVersion(db: Db, name: string): Promise<void> {
   await notifyChange(db, name);
 }
 
-export async function collectionVersions(
-  db: Db,
-  names: string[],
-): Promise<{ name: string; version: number }[]> {
+export async function collectionVersions(db: Db, names: string[]): Promise<CollectionRow[]> {
   if (names.length === 0) return [];
-  return db
-    .selectFrom('collections')
-    .select(['name', 'version'])
-    .where('name', 'in', names)
-    .execute();
+  return db.selectFrom('collections').selectAll().where('name', 'in', names).execute();
 }

@@ -118,3 +118,47 @@ describe('BundleApplier', () => {
     expect(existsSync(join(work, 'b.json'))).toBe(false);
   });
 });
+
+describe('BundleApplier.restore()', () => {
+  it('writes the .env and the files again after removeAll(), less what expired meanwhile', () => {
+    let now = 1_000;
+    const { stage } = probingStage(() => []);
+    const config = { envFile, homeDir: home, workDir: work };
+    const applier = new BundleApplier(config, stage, captureLog().log, { now: () => now });
+    const b = bundle(1, [
+      credentialFile('~/a.json', FILE_TOKEN),
+      credentialFile('b.json', NEXT_TOKEN),
+    ]);
+    b.files[1]!.account = 'jira';
+    b.accounts = [
+      { name: 'github', status: 'connected', expireTime: new Date(5_000) },
+      { name: 'jira', status: 'connected', expireTime: new Date(60_000) },
+    ];
+    b.entries[0]!.expireTime = new Date(5_000);
+    applier.apply(b);
+    applier.removeAll();
+    applier.restore();
+    expect(readFileSync(envFile, 'utf8')).toContain(ENV_TOKEN);
+    expect(existsSync(join(home, 'a.json'))).toBe(true);
+
+    applier.removeAll();
+    now = 6_000;
+    applier.restore();
+    expect(readFileSync(envFile, 'utf8')).not.toContain(ENV_TOKEN);
+    expect(readFileSync(envFile, 'utf8')).toContain('REGION');
+    expect(existsSync(join(home, 'a.json'))).toBe(false);
+    expect(readFileSync(join(work, 'b.json'), 'utf8')).toContain(NEXT_TOKEN);
+    applier.stop();
+  });
+
+  it('does nothing unless removeAll() came first', () => {
+    const { stage } = probingStage(() => []);
+    const applier = new BundleApplier(
+      { envFile, homeDir: home, workDir: work },
+      stage,
+      captureLog().log,
+    );
+    applier.restore();
+    expect(existsSync(envFile)).toBe(false);
+  });
+});

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { AgentConfigError, agentConfig } from '../../agent/config.js';
+import { formatDuration, parseDuration } from '../../agent/duration.js';
+import { newCredential } from '../../common/proof.js';
+import { newKeyPair } from '../../common/sealing.js';
+
+const ENV = {
+  RUNKEYS_ADDR: '127.0.0.1:7443',
+  RUNKEYS_RUN_ID: 'run_00000000000000aa',
+  RUNKEYS_BOOTSTRAP_SECRET: newCredential().credential.toString('base64url'),
+  RUNKEYS_SERVER_KEY: Buffer.from(newKeyPair().publicKey).toString('base64'),
+};
+
+describe('parseDuration()', () => {
+  it.each([
+    ['90', 90_000],
+    ['90s', 90_000],
+    ['15m', 900_000],
+    ['1h', 3_600_000],
+    ['1h30m', 5_400_000],
+    ['2m5s', 125_000],
+    ['0', 0],
+  ])('reads %s', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it.each(['', '1.5h', '-1', '1d', '30m1h', 'h', '1 h', '99999999999999999999'])(
+    'refuses %j',
+    (text) => {
+      expect(parseDuration(text)).toBeUndefined();
+    },
+  );
+});
+
+describe('formatDuration()', () => {
+  it('writes hours, minutes and seconds, rounding down', () => {
+    expect([3_725_999, 900_000, 999, -5].map(formatDuration)).toEqual([
+      '1h2m5s',
+      '15m',
+      '0s',
+      '0s',
+    ]);
+  });
+});
+
+describe('agentConfig() --max-offline and --status-file', () => {
+  const config = (flags: Record<string, string>, env: Record<string, string> = {}) =>
+    agentConfig(flags, [], { ...ENV, ...env }, '/sandbox');
+
+  it('defaults to one hour, and to status.json beside the .env', () => {
+    expect(config({})).toMatchObject({
+      maxOfflineMs: 3_600_000,
+      statusFile: '/sandbox/env/status.json',
+    });
+    expect(config({ envFile: 'x/y.env' }).statusFile).toBe('/sandbox/x/status.json');
+    expect(config({ statusFile: 'run/s.json' }).statusFile).toBe('/sandbox/run/s.json');
+  });
+
+  it('takes RUNKEYS_MAX_OFFLINE, and the flag over it', () => {
+    expect(config({}, { RUNKEYS_MAX_OFFLINE: '15m' }).maxOfflineMs).toBe(900_000);
+    expect(config({ maxOffline: '90s' }, { RUNKEYS_MAX_OFFLINE: '15m' }).maxOfflineMs).toBe(90_000);
+  });
+
+  it.each(['0', '0s', 'soon', '1.5'])('refuses --max-offline %s', (value) => {
+    expect(() => config({ maxOffline: value })).toThrow(
+      new AgentConfigError(
+        '--max-offline must be a duration of at least 1s, such as 90s, 15m, 1h or 3600; ' +
+          `got ${value}`,
+      ),
+    );
+  });
+});
