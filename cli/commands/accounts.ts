@@ -71,7 +71,9 @@ function parseTokenSet(text: string): TokenSet {
     return v;
   };
   const expiresIn = o.expires_in ?? 0;
-  if (typeof expiresIn !== 'number') throw new UsageError('"expires_in" must be a number');
+  if (typeof expiresIn !== 'number' || !Number.isSafeInteger(expiresIn) || expiresIn < 0) {
+    throw new UsageError('"expires_in" must be whole seconds, 0 or more');
+  }
   const extra: Record<string, string> = {};
   for (const [k, v] of Object.entries(o)) {
     if (!TOKEN_FIELDS.has(k) && typeof v === 'string') extra[k] = v;

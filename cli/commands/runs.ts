@@ -106,7 +106,8 @@ export function registerRuns(program: Command, io: CliIo): void {
     .option('--json', 'print the sandbox variables as one JSON object')
     .action(async (opts: CreateOptions, c: Command) => {
       const ttl = Number(opts.ttl);
-      if (!Number.isInteger(ttl) || ttl < 0) throw new UsageError('--ttl must be whole seconds');
+      if (!Number.isSafeInteger(ttl) || ttl < 0)
+        throw new UsageError('--ttl must be whole seconds');
       const { conn, api } = client(c);
       const res = await unary(conn, api.createRun.bind(api), {
         collection: opts.collection,

@@ -68,7 +68,7 @@ export function registerTokens(program: Command, io: CliIo): void {
         throw new UsageError(`--role must be one of ${Object.keys(ROLES).join(', ')}`);
       }
       const ttl = Number(opts.ttl);
-      if (!Number.isInteger(ttl) || ttl < 0) {
+      if (!Number.isSafeInteger(ttl) || ttl < 0) {
         throw new UsageError('--ttl must be a whole number of seconds');
       }
       const { conn, api } = client(c);

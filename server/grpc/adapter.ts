@@ -3,13 +3,14 @@ import {
   type handleUnaryCall,
   Metadata,
   type ServerUnaryCall,
+  type ServiceDefinition,
   type StatusObject,
   type sendUnaryData,
   status,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type { Principal } from '../auth/principal.js';
-import { ApiError, grpcStatusOf } from '../errors.js';
+import { ApiError, grpcStatusOf, invalid } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -70,6 +71,7 @@ function unary<Req, Res>(
 ): handleUnaryCall<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     const run = async (): Promise<Res> => {
+      refuseUndecodable(call.request);
       const principal = await deps.authenticate(call.metadata);
       deps.limits?.checkWrite(method, principal.tokenId);
       const log = deps.log.child({ method, actor: principal.tokenId });
@@ -112,4 +114,40 @@ export function toStatus(err: unknown, log: Logger, method: string): StatusObjec
   }
   log.error({ method, err }, 'handler failed');
   return { code: status.INTERNAL, details: BLAND_INTERNAL, metadata: new Metadata() };
+}
+
+/** What a request that could not be decoded becomes, so its handler can refuse it as such. */
+const UNDECODABLE = Symbol('undecodable request');
+
+/**
+ * The service definition with decoders that never throw: grpc-js answers a decoder's exception
+ * with INTERNAL before any handler runs, but bytes that are not the message (a varint past
+ * 2^53, a truncated field) are the caller's mistake. Such a request reaches the handler marked,
+ * and refuseUndecodable() answers INVALID_ARGUMENT.
+ */
+export function tolerantDecoding<D extends ServiceDefinition>(definition: D): D {
+  const out: Record<string, unknown> = {};
+  for (const [name, method] of Object.entries(definition)) {
+    const decode = method.requestDeserialize;
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return decode(bytes);
+        } catch {
+          return { [UNDECODABLE]: true };
+        }
+      },
+    };
+  }
+  return out as D;
+}
+
+export function refuseUndecodable(request: unknown): void {
+  if (typeof request === 'object' && request !== null && UNDECODABLE in request) {
+    throw invalid(
+      'the request is not a valid message of this method (a number out of range, or bytes ' +
+        'that are not protobuf)',
+    );
+  }
 }

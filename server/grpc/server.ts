@@ -26,7 +26,7 @@ import { collectionHandlers } from '../services/collections.js';
 import { envVarHandlers } from '../services/env-vars.js';
 import { oauthClientHandlers } from '../services/oauth-clients.js';
 import { providerKeyHandlers } from '../services/provider-keys.js';
-import { type AdapterDeps, bindService } from './adapter.js';
+import { type AdapterDeps, bindService, tolerantDecoding } from './adapter.js';
 
 /** The largest request or response a client may send: a 64 KiB value with room to spare. */
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -71,37 +71,40 @@ export function buildGrpcServer(
   });
   const add = bindService;
   server.addService(
-    CollectionServiceService,
+    tolerantDecoding(CollectionServiceService),
     add(adapter, 'runkeys.v1.CollectionService', collectionHandlers(deps)),
   );
   server.addService(
-    ProviderKeyServiceService,
+    tolerantDecoding(ProviderKeyServiceService),
     add(adapter, 'runkeys.v1.ProviderKeyService', providerKeyHandlers(deps)),
   );
   server.addService(
-    EnvVarServiceService,
+    tolerantDecoding(EnvVarServiceService),
     add(adapter, 'runkeys.v1.EnvVarService', envVarHandlers(deps)),
   );
   server.addService(
-    OAuthClientServiceService,
+    tolerantDecoding(OAuthClientServiceService),
     add(adapter, 'runkeys.v1.OAuthClientService', oauthClientHandlers(deps)),
   );
   server.addService(
-    ConnectedAccountServiceService,
+    tolerantDecoding(ConnectedAccountServiceService),
     add(adapter, 'runkeys.v1.ConnectedAccountService', accountHandlers(deps)),
   );
   server.addService(
-    AdminTokenServiceService,
+    tolerantDecoding(AdminTokenServiceService),
     add(adapter, 'runkeys.v1.AdminTokenService', adminTokenHandlers(deps)),
   );
   server.addService(
-    AuditServiceService,
+    tolerantDecoding(AuditServiceService),
     add(adapter, 'runkeys.v1.AuditService', auditHandlers(deps)),
   );
 
-  server.addService(RunServiceService, add(adapter, 'runkeys.v1.RunService', runHandlers(deps)));
+  server.addService(
+    tolerantDecoding(RunServiceService),
+    add(adapter, 'runkeys.v1.RunService', runHandlers(deps)),
+  );
   // The agent proves itself with its run's bootstrap or resume credential, not a bearer token.
-  server.addService(AgentServiceService, {
+  server.addService(tolerantDecoding(AgentServiceService), {
     attach: attachHandler(deps, log),
     refreshAccount: refreshAskHandler(deps, log),
   });

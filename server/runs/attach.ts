@@ -10,7 +10,7 @@ import {
   Envelope,
 } from '../../proto/gen/runkeys/v1/runs.js';
 import { ApiError, invalid, precondition } from '../errors.js';
-import { toStatus } from '../grpc/adapter.js';
+import { refuseUndecodable, toStatus } from '../grpc/adapter.js';
 import type { Logger } from '../logger.js';
 import { insertAuditEvent, type NewAuditEvent } from '../store/audit.js';
 import type { Db } from '../store/db.js';
@@ -42,7 +42,7 @@ const unauthenticated = (message: string) => new ApiError('UNAUTHENTICATED', mes
  */
 export function attachHandler(deps: RunDeps, log: Logger) {
   return (call: Stream): void => {
-    const kind = call.request.resumeProof.length > 0 ? 'resume' : 'attach';
+    const kind = call.request.resumeProof?.length > 0 ? 'resume' : 'attach';
     run(deps, log, call).catch((err: unknown) => {
       const s = toStatus(err, log, ATTACH_METHOD);
       const refused = s.code === status.UNAUTHENTICATED || s.code === status.INVALID_ARGUMENT;
@@ -60,6 +60,7 @@ function fail(call: Stream, s: StatusObject): void {
 }
 
 async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> {
+  refuseUndecodable(call.request);
   const req = call.request;
   // 1.
   if (!RUN_ID.test(req.runId))

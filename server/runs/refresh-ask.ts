@@ -6,7 +6,7 @@ import {
   RefreshAccountStatement,
 } from '../../proto/gen/runkeys/v1/runs.js';
 import { ApiError, invalid, precondition } from '../errors.js';
-import { toStatus } from '../grpc/adapter.js';
+import { refuseUndecodable, toStatus } from '../grpc/adapter.js';
 import type { Logger } from '../logger.js';
 import { getAccount, getOAuthClient } from '../store/oauth.js';
 import { getRun } from '../store/runs.js';
@@ -39,6 +39,7 @@ export function refreshAskHandler(
 }
 
 async function ask(deps: RunDeps, req: RefreshAccountRequest): Promise<void> {
+  refuseUndecodable(req);
   if (!RUN_ID.test(req.runId)) {
     throw invalid('"run_id" must be a run id such as run_0123456789abcdef');
   }
@@ -58,7 +59,11 @@ async function ask(deps: RunDeps, req: RefreshAccountRequest): Promise<void> {
     throw new ApiError('UNAUTHENTICATED', REFUSED);
   }
   const at = statement.time?.getTime() ?? 0;
-  if (statement.runId !== run.id || Math.abs(deps.now() - at) > STATEMENT_WINDOW_MS) {
+  if (
+    statement.runId !== run.id ||
+    !Number.isFinite(at) ||
+    Math.abs(deps.now() - at) > STATEMENT_WINDOW_MS
+  ) {
     throw new ApiError('UNAUTHENTICATED', REFUSED);
   }
   // 2.

@@ -83,7 +83,8 @@ function mayManage(p: Principal, row: AdminTokenTable): boolean {
 }
 
 async function loadToken(db: Db, p: Principal, id: string): Promise<AdminTokenTable> {
-  const row = id === '' ? undefined : await store.getAdminToken(db, id);
+  // Token ids are tok_ and hex: anything else (a NUL, which PostgreSQL refuses) names none.
+  const row = /^tok_[0-9a-f]{1,64}$/.test(id) ? await store.getAdminToken(db, id) : undefined;
   if (row === undefined || !mayManage(p, row)) throw notFound(`admin token ${quote(id)} not found`);
   return row;
 }

@@ -45,10 +45,10 @@ export function auditHandlers(deps: ServiceDeps): Handlers<AuditServiceServer> {
         if (req.action.endsWith('.')) filter.actionPrefix = req.action;
         else filter.action = req.action;
       }
-      if (req.target !== '') filter.target = req.target;
-      if (req.actor !== '') filter.actor = req.actor;
-      if (req.startTime !== undefined) filter.since = req.startTime.getTime();
-      if (req.endTime !== undefined) filter.until = req.endTime.getTime();
+      if (req.target !== '') filter.target = filterText('target', req.target);
+      if (req.actor !== '') filter.actor = filterText('actor', req.actor);
+      if (req.startTime !== undefined) filter.since = filterTime('start_time', req.startTime);
+      if (req.endTime !== undefined) filter.until = filterTime('end_time', req.endTime);
 
       const scope = `audit:${JSON.stringify(filter)}`;
       const page = readPage(req.pageSize, req.pageToken, scope);
@@ -64,4 +64,17 @@ export function auditHandlers(deps: ServiceDeps): Handlers<AuditServiceServer> {
       };
     },
   };
+}
+
+function filterText(field: string, value: string): string {
+  if (value.length > 256 || value.includes('\0')) {
+    throw invalid(`"${field}" must be at most 256 characters without NUL bytes`);
+  }
+  return value;
+}
+
+function filterTime(field: string, value: Date): number {
+  const ms = value.getTime();
+  if (!Number.isFinite(ms)) throw invalid(`"${field}" must be a time between years 0 and 9999`);
+  return ms;
 }

@@ -15,6 +15,21 @@ interface TokenBody {
 }
 
 /**
+ * The last key a page token may carry. Page tokens are not signed, so the key is checked like
+ * any other input before it reaches a query: every list sorts by an ASCII name or id, and the
+ * audit log by its sequence number (kept to what a JavaScript number and a bigint both hold).
+ * A NUL byte, or a sequence number that is not one, would otherwise fail in the store
+ * (PostgreSQL refuses both) and come back as INTERNAL.
+ */
+const NAME_KEY = /^[\x21-\x7e]{1,256}$/;
+const SEQ_KEY = /^(0|[1-9][0-9]{0,14})$/;
+const AUDIT_SCOPE = 'audit:';
+
+function keyFits(scope: string, key: string): boolean {
+  return (scope.startsWith(AUDIT_SCOPE) ? SEQ_KEY : NAME_KEY).test(key);
+}
+
+/**
  * Page tokens are opaque to clients: base64url JSON of the scope they were issued for and the
  * last key returned. A token from another list or another collection is refused.
  */
@@ -26,7 +41,7 @@ export function readPage(pageSize: number, pageToken: string, scope: string): Pa
   if (pageToken === '') return { after: '', size };
 
   const body = decode(pageToken);
-  if (body === undefined || body.s !== scope) {
+  if (body === undefined || body.s !== scope || !keyFits(scope, body.a)) {
     throw invalid(
       '"page_token" must be the next_page_token of this same list; start again without it',
     );
