@@ -2,24 +2,6 @@
 
 export const EMPTY = Buffer.alloc(0);
 
-/** A fresh copy of `bytes[from..)`, never a view. */
-export function copyTail(bytes: Uint8Array, from: number): Uint8Array {
-  const out = new Uint8Array(bytes.length - from);
-  out.set(bytes.subarray(from));
-  return out;
-}
-
-/** Joins parts without copying when there is only one. */
-export function join(parts: readonly Uint8Array[]): Buffer {
-  if (parts.length === 0) return EMPTY;
-
-  if (parts.length === 1) {
-    const p = parts[0]!;
-    return Buffer.from(p.buffer, p.byteOffset, p.length);
-  }
-  return Buffer.concat(parts);
-}
-
 /**
  * `end`, or the start of an incomplete UTF-8 sequence that ends the bytes before `end`, so that
  * a cut there never splits a character.

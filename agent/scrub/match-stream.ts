@@ -16,7 +16,7 @@
  *    bytes long, plain otherwise. After an idle flush the kept bytes stay, so a match completing
  *    later still masks the rest of its bytes; an idle flush never splits a UTF-8 character.
  */
-import { copyTail, EMPTY, join, utf8Cut } from './bytes.js';
+import { EMPTY, utf8Cut } from './bytes.js';
 import { Groups, type LabelOrder } from './groups.js';
 import type { Matcher, MatchSink } from './matcher.js';
 
@@ -48,6 +48,12 @@ export class MatchStream implements MatchSink {
   private curStart = 0;
   private layout: number[] = [];
   private scratch = new Uint8Array(0);
+  // The output of the current call: `outCount` ranges of source bytes, copied once at the end.
+  private readonly outSrc: Uint8Array[] = [];
+  private readonly outFrom: number[] = [];
+  private readonly outLength: number[] = [];
+  private outCount = 0;
+  private outBytes = 0;
 
   constructor(
     private readonly source: PatternSource,
@@ -75,8 +81,13 @@ export class MatchStream implements MatchSink {
   }
 
   /** Returns the bytes that are safe to emit now. */
-  write(chunk: Uint8Array): Buffer {
+  write(input: Uint8Array): Buffer {
     this.assertOpen();
+    // A plain Uint8Array view: every byte access and subarray below then sees one type.
+    const chunk =
+      input.constructor === Uint8Array
+        ? input
+        : new Uint8Array(input.buffer, input.byteOffset, input.length);
     const m = this.source.matcher();
     const keep = Math.max(0, m.maxLength - 1);
     const kept = this.kept;
@@ -104,7 +115,10 @@ export class MatchStream implements MatchSink {
     const emitted = this.emitUpTo(p < 0 ? this.pos : tailBase + p);
 
     // 4. Keep
-    this.kept = copyTail(tail, Math.max(0, tail.length - keep));
+    // A fresh copy each time, never a view of the caller's chunk. (Reusing one buffer here was
+    // measured slower: with no small allocation between the 64 KiB outputs, glibc gives the
+    // freed outputs back to the system and every new output page faults again.)
+    this.kept = tail.slice(Math.max(0, tail.length - keep));
     return emitted;
   }
 
@@ -157,14 +171,15 @@ export class MatchStream implements MatchSink {
 
   // 3. Emit
   private emitUpTo(limit: number): Buffer {
-    const parts: Uint8Array[] = [];
+    this.outCount = 0;
+    this.outBytes = 0;
     this.layout = [];
     for (let g = this.groups.first; g !== undefined && g.end <= limit; g = this.groups.first) {
-      this.plain(parts, g.start);
+      this.plain(g.start);
       const silent = g.start < this.out && this.maskedTo === this.out;
       if (!silent) {
         const marker = this.source.marker(g.winPattern);
-        parts.push(marker);
+        this.part(marker, 0, marker.length);
         this.layout.push(g.start, marker.length, 0);
       }
       this.out = Math.max(this.out, g.end);
@@ -172,21 +187,59 @@ export class MatchStream implements MatchSink {
       this.groups.shift();
     }
     const open = this.groups.first;
-    this.plain(parts, open === undefined ? limit : Math.min(limit, open.start));
-    return join(parts);
+    this.plain(open === undefined ? limit : Math.min(limit, open.start));
+    return this.assemble();
   }
 
   /** Emits the plain bytes from `out` up to `to`. */
-  private plain(parts: Uint8Array[], to: number): void {
+  private plain(to: number): void {
     if (to <= this.out) return;
 
     const cut = this.curStart;
     if (this.out < cut) {
-      parts.push(this.prev.subarray(this.out - this.prevStart, Math.min(to, cut) - this.prevStart));
+      const from = this.out - this.prevStart;
+      this.part(this.prev, from, Math.min(to, cut) - this.prevStart - from);
     }
-    if (to > cut) parts.push(this.cur.subarray(Math.max(this.out, cut) - cut, to - cut));
+    if (to > cut) {
+      const from = Math.max(this.out, cut) - cut;
+      this.part(this.cur, from, to - cut - from);
+    }
     this.layout.push(this.out, to - this.out, 1);
     this.out = to;
+  }
+
+  private part(src: Uint8Array, from: number, length: number): void {
+    const i = this.outCount++;
+    this.outSrc[i] = src;
+    this.outFrom[i] = from;
+    this.outLength[i] = length;
+    this.outBytes += length;
+  }
+
+  /**
+   * The output of this call in one buffer. Bytes that are all from the caller's chunk come back
+   * as a view of it; anything else is copied once into a new buffer.
+   */
+  private assemble(): Buffer {
+    const count = this.outCount;
+    if (count === 0) return EMPTY;
+
+    const src0 = this.outSrc[0]!;
+    if (count === 1 && src0 === this.cur) {
+      this.outSrc[0] = EMPTY;
+      return Buffer.from(src0.buffer, src0.byteOffset + this.outFrom[0]!, this.outLength[0]!);
+    }
+    const out = Buffer.allocUnsafe(this.outBytes);
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      const src = this.outSrc[i]!;
+      const from = this.outFrom[i]!;
+      const length = this.outLength[i]!;
+      out.set(from === 0 && length === src.length ? src : src.subarray(from, from + length), at);
+      at += length;
+      this.outSrc[i] = EMPTY; // keeps no caller's chunk alive
+    }
+    return out;
   }
 
   /** `kept` then `next` in a scratch buffer reused across writes (only scanned, never emitted). */

@@ -49,6 +49,8 @@ export class Scrubber implements PatternSource {
   /** Per pattern id: the smallest name among the secrets that produce it. */
   private readonly names: string[] = [];
   private readonly markers = new Map<string, Buffer>();
+  /** Per pattern id: its marker, once rendered. */
+  private readonly markerOf: (Buffer | undefined)[] = [];
   private compiled: Matcher | undefined;
   private added = 0;
 
@@ -81,7 +83,10 @@ export class Scrubber implements PatternSource {
         const { id, added } = this.patterns.add(spec);
         if (added) this.added++;
         const known = this.names[id];
-        if (known === undefined || name < known) this.names[id] = name;
+        if (known === undefined || name < known) {
+          this.names[id] = name;
+          this.markerOf[id] = undefined;
+        }
       }
     }
     if (this.compiled !== undefined && this.compiled.table.count !== this.patterns.specs.length) {
@@ -118,12 +123,16 @@ export class Scrubber implements PatternSource {
   };
 
   marker(pattern: number): Uint8Array {
+    const known = this.markerOf[pattern];
+    if (known !== undefined) return known;
+
     const name = this.names[pattern]!;
     let bytes = this.markers.get(name);
     if (bytes === undefined) {
       bytes = renderMarker(this.template, name);
       this.markers.set(name, bytes);
     }
+    this.markerOf[pattern] = bytes;
     return bytes;
   }
 }

@@ -57,6 +57,62 @@ describe('scrub stream properties', () => {
     );
   });
 
+  it('scans long writes (aligned 32-bit words) as the short ones do', () => {
+    // No piece holds the byte 0x01, so no match, held prefix or group crosses it: the output of
+    // the whole input is the output of each piece of it (each with its 0x01) scrubbed alone.
+    // Those are short and take the byte path; writes of 1 KiB and more take the word path.
+    const SEP = Buffer.from([1]);
+    const long = secrets.chain((values) =>
+      fc.record({
+        values: fc.constant(values),
+        parts: fc.array(textWith(values), { minLength: 24, maxLength: 48 }),
+        cuts: fc.uniqueArray(fc.nat(1 << 16), { maxLength: 3 }),
+        offset: fc.nat(7),
+      }),
+    );
+    fc.assert(
+      fc.property(long, ({ values, parts, cuts, offset }) => {
+        const scrubber = scrubberOf(entriesOf(values));
+        const pieces = parts.map((t) => Buffer.concat([Buffer.from(t, 'utf8'), SEP]));
+        // Shifted by 0 to 7 bytes in a fresh buffer: the word alignment differs between runs.
+        const input = Buffer.concat([Buffer.alloc(offset), ...pieces]).subarray(offset);
+        const at = cuts.map((c) => c % (input.length + 1)).sort((x, y) => x - y);
+        const whole = writeCut(scrubber.createStream(), input, [...new Set(at)]);
+        const alone = pieces.map((piece) => writeCut(scrubber.createStream(), piece, []));
+        expect(whole.toString('latin1')).toBe(Buffer.concat(alone).toString('latin1'));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('follows long periodic runs in long writes as the reference does', () => {
+    // A periodic value (period 1 to 5 characters) inside runs of its period that are longer than
+    // 1 KiB, broken once: the run is followed a word at a time on the word path.
+    const run = fc.record({
+      base: fc.array(fc.constantFrom('a', 'b', '"', 'é', '-', '%'), { minLength: 1, maxLength: 5 }),
+      extra: fc.nat(3),
+      before: fc.nat(40),
+      first: fc.integer({ min: 200, max: 600 }),
+      second: fc.integer({ min: 0, max: 200 }),
+      cuts: fc.uniqueArray(fc.nat(1 << 16), { maxLength: 3 }),
+    });
+    fc.assert(
+      fc.property(run, ({ base, extra, before, first, second, cuts }) => {
+        const unit = base.join('');
+        const value = unit.repeat(Math.ceil(8 / unit.length) + extra);
+        const entries = entriesOf([value]);
+        const text = `${'x'.repeat(before)}${unit.repeat(first)}x${unit.repeat(second)}y`;
+        const input = Buffer.from(text, 'utf8');
+        const at = [...new Set(cuts.map((c) => c % (input.length + 1)))].sort((x, y) => x - y);
+        const out = writeCut(scrubberOf(entries).createStream(), input, at);
+        expect(out.toString('latin1')).toBe(
+          reference(input, refPatterns(entries)).toString('latin1'),
+        );
+      }),
+      { numRuns: 40 },
+    );
+  });
+
   it('gives the same output for every single split point', () => {
     fc.assert(
       fc.property(scenario, ({ values, input }) => {
