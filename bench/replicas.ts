@@ -9,11 +9,9 @@
 // PostgreSQL: RUNKEYS_TEST_DATABASE_URL (an admin URL) when set, else a throwaway cluster made
 // here the way test/global-setup.ts makes one.
 // Run: npm run build && npx tsx bench/replicas.ts [concurrency] [attaches-per-round] [rounds]
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
-  appendFileSync,
-  chownSync,
   closeSync,
   existsSync,
   mkdirSync,
@@ -23,11 +21,9 @@ import {
   readFileSync,
   rmSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { promisify } from 'node:util';
 import { credentials } from '@grpc/grpc-js';
 import pg from 'pg';
 import { prove } from '../common/proof.js';
@@ -38,6 +34,7 @@ import {
   type AttachResponse,
   Envelope,
 } from '../proto/gen/runkeys/v1/runs.js';
+import { findBinDir, PG_ROOT, startCluster } from '../test/helpers/pg-cluster.js';
 import { seedCollection } from './admin.js';
 import { CLI, cpuMs, median, peakRssKiB } from './lib.js';
 
@@ -45,18 +42,8 @@ const CONCURRENCY = Number(process.argv[2] ?? 100);
 const PER_ROUND = Number(process.argv[3] ?? 1000);
 /** Rounds per configuration, the first of which is dropped. */
 const ROUNDS = Number(process.argv[4] ?? 4);
-const PG_BIN = '/usr/lib/postgresql/15/bin';
-const PG_SETTINGS = [
-  "listen_addresses = '127.0.0.1'",
-  'fsync = off',
-  'synchronous_commit = off',
-  'full_page_writes = off',
-  'max_connections = 300',
-];
 /** Runs made at once before the clock starts. */
 const PREP_CONCURRENCY = 8;
-
-const run = promisify(execFile);
 
 interface Job {
   request: AttachRequest;
@@ -106,96 +93,6 @@ interface Postgres {
   /** The postmaster's pid when the cluster is ours, for its CPU time. */
   postmaster: number | undefined;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port assigned'))));
-    });
-  });
-}
-
-/** A throwaway cluster on loopback, as test/global-setup.ts starts one (which it does not export). */
-async function startPostgres(): Promise<Postgres> {
-  const asRoot = process.getuid?.() === 0;
-  const dir = mkdtempSync(join(tmpdir(), 'runkeys-bench-pg-'));
-  const dataDir = join(dir, 'data');
-  const logFile = join(dir, 'postgres.log');
-  const command = (tool: string, args: string[]): [string, string[]] =>
-    asRoot
-      ? ['runuser', ['-u', 'postgres', '--', join(PG_BIN, tool), ...args]]
-      : [join(PG_BIN, tool), args];
-  const pgTool = (tool: string, args: string[]) => run(...command(tool, args), { cwd: dir });
-  const stopArgs = ['stop', '-D', dataDir, '-m', 'immediate', '-w'];
-  const mayRun = () => existsSync(join(dataDir, 'postmaster.pid'));
-  const stopSync = () => {
-    if (mayRun()) {
-      try {
-        execFileSync(...command('pg_ctl', stopArgs), { cwd: dir, stdio: 'ignore' });
-      } catch {
-        // best effort on exit
-      }
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.once('exit', stopSync);
-  const stop = async () => {
-    process.off('exit', stopSync);
-    if (mayRun()) await pgTool('pg_ctl', stopArgs).catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    if (asRoot) {
-      const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
-      const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
-      chownSync(dir, uid, gid);
-    }
-    await pgTool('initdb', [
-      '-D',
-      dataDir,
-      '--auth=trust',
-      '-U',
-      'postgres',
-      '--no-sync',
-      '--encoding=UTF8',
-      '--locale=C',
-    ]);
-    appendFileSync(
-      join(dataDir, 'postgresql.conf'),
-      `\n# runkeys bench\n${[...PG_SETTINGS, `unix_socket_directories = '${dir}'`].join('\n')}\n`,
-    );
-    for (let attempt = 1; ; attempt++) {
-      const port = await freePort();
-      try {
-        await pgTool('pg_ctl', [
-          'start',
-          '-D',
-          dataDir,
-          '-l',
-          logFile,
-          '-w',
-          '-t',
-          '30',
-          '-o',
-          `-p ${port}`,
-        ]);
-        const postmaster = Number(
-          readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0],
-        );
-        return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, postmaster, stop };
-      } catch (err) {
-        if (attempt >= 3) throw err;
-      }
-    }
-  } catch (err) {
-    await stop();
-    throw err;
-  }
 }
 
 async function asAdmin<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -450,7 +347,9 @@ try {
   if (given !== undefined) {
     postgres = { url: given, postmaster: undefined, stop: async () => undefined };
   } else {
-    postgres = await startPostgres();
+    const binDir = findBinDir();
+    if (binDir === undefined) throw new Error(`no PostgreSQL found under ${PG_ROOT}`);
+    postgres = await startCluster(binDir);
     cleanup.push(() => postgres.stop());
   }
   const masterKey = randomBytes(32).toString('base64');

@@ -13,7 +13,7 @@ export interface ServerConfig {
   logPretty: boolean;
   /** Base64 of the 32-byte master key; undefined means the key file in the data dir. */
   masterKey?: string;
-  /** postgres://... : the store is PostgreSQL, shared by every replica; SQLite in dataDir otherwise. */
+  /** postgres://...: the store is PostgreSQL, shared by every replica; else SQLite in dataDir. */
   databaseUrl?: string;
   /** HOST:PORT of the HTTP listener (OAuth callback, /healthz); undefined means none. */
   httpListen?: string;

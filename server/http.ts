@@ -35,7 +35,8 @@ function page(res: ServerResponse, status: number, message: string): void {
 /**
  * The control plane's HTTP listener (`--http-listen`): the OAuth callback at /oauth/callback,
  * /healthz (the process is up), /readyz (it serves and its store answers) and /metrics
- * (Prometheus text format). TLS with the gRPC certificate when one is given; plaintext only on loopback.
+ * (Prometheus text format). TLS with the gRPC certificate when one is given; plaintext only on
+ * loopback.
  * Pages never carry the code or a token, and say `no-referrer` so the callback URL, code
  * included, is not passed on by the browser.
  */

@@ -45,8 +45,8 @@ export const DEFAULT_LIMITS: LimitSettings = {
 };
 
 /** Admin methods that change something (RunService and AgentService are not admin writes). */
-const WRITE =
-  /^runkeys\.v1\.(?!RunService|AgentService)[A-Za-z]+\/(Create|Update|Delete|StartConnect|RefreshConnectedAccount)/;
+const WRITE_SERVICE = /^runkeys\.v1\.(?!RunService|AgentService)[A-Za-z]+\//;
+const WRITE_METHOD = /\/(Create|Update|Delete|StartConnect|RefreshConnectedAccount)/;
 
 /** The limits one replica enforces. */
 export class Limits {
@@ -60,7 +60,7 @@ export class Limits {
 
   /** Refuses an admin write past its token's rate with RESOURCE_EXHAUSTED. */
   checkWrite(method: string, tokenId: string): void {
-    if (!WRITE.test(method)) return;
+    if (!WRITE_SERVICE.test(method) || !WRITE_METHOD.test(method)) return;
     const r = this.writes.take(tokenId);
     if (!r.ok) {
       throw exhausted(

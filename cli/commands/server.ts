@@ -102,7 +102,8 @@ export function registerServer(program: Command, io: CliIo): void {
     .option('--data-dir <path>', `where the SQLite store lives (default ${DEFAULT_DATA_DIR})`)
     .option(
       '--database-url <url>',
-      'postgres://... : keep the store in PostgreSQL, shared by every replica (needs RUNKEYS_MASTER_KEY)',
+      'postgres://... : keep the store in PostgreSQL, shared by every replica ' +
+        '(needs RUNKEYS_MASTER_KEY)',
     )
     .option('--tls-cert <path>', 'PEM certificate chain for TLS')
     .option('--tls-key <path>', 'PEM private key for TLS')
