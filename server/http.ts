@@ -6,6 +6,7 @@ import type { ServerConfig } from './config.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { Connector } from './oauth/connect.js';
+import { loggableError } from './oauth/tokens.js';
 
 export const CALLBACK_PATH = '/oauth/callback';
 
@@ -92,7 +93,7 @@ export async function startHttp(
       connector.callback(url.searchParams).then(
         ({ status, message }) => page(res, status, message),
         (err: unknown) => {
-          log.error({ err }, 'OAuth callback failed');
+          log.error({ err: loggableError(err) }, 'OAuth callback failed');
           page(res, 500, 'Connecting failed on the control plane; see its log.');
         },
       );

@@ -10,7 +10,7 @@ import { audit, collectionKeys, type ServiceDeps } from '../services/deps.js';
 import * as store from '../store/oauth.js';
 import type { AccountTable, ConnectFlowTable, OAuthClientTable } from '../store/schema.js';
 import { type Provider, providerFor } from './endpoints.js';
-import { DiscoveryError, tokensFrom } from './tokens.js';
+import { DiscoveryError, loggableError, tokensFrom } from './tokens.js';
 
 /** A connect flow is abandoned after this long unless the provider says less (device codes). */
 const FLOW_TTL_MS = 10 * 60_000;
@@ -90,7 +90,10 @@ export class Connector {
     try {
       provider = await providerFor(client, keys);
     } catch (err) {
-      this.log.warn({ err, collection, client: clientName }, 'provider metadata unavailable');
+      this.log.warn(
+        { err: loggableError(err), collection, client: clientName },
+        'provider metadata unavailable',
+      );
       throw new ApiError(
         'UNAVAILABLE',
         `the authorization server of OAuth client "${clientName}" could not be reached`,
@@ -257,7 +260,10 @@ export class Connector {
       };
     } catch (err) {
       const why = describe(err);
-      this.log.warn({ err, collection: flow.collection, flow: flow.id }, 'connect failed');
+      this.log.warn(
+        { err: loggableError(err), collection: flow.collection, flow: flow.id },
+        'connect failed',
+      );
       await this.failed(flow, why);
       return { status: 400, message: `Connecting failed: ${why}` };
     }
@@ -303,7 +309,10 @@ export class Connector {
           return;
         }
         // The network or the provider may come back before the code expires.
-        this.log.warn({ err, collection: flow.collection, flow: flow.id }, 'device poll failed');
+        this.log.warn(
+          { err: loggableError(err), collection: flow.collection, flow: flow.id },
+          'device poll failed',
+        );
       }
     }
   }
@@ -414,7 +423,9 @@ export class Connector {
   }
 
   private track(p: Promise<void>): void {
-    const guarded = p.catch((err: unknown) => this.log.error({ err }, 'device flow poll failed'));
+    const guarded = p.catch((err: unknown) =>
+      this.log.error({ err: loggableError(err) }, 'device flow poll failed'),
+    );
     this.polls.add(guarded);
     void guarded.finally(() => this.polls.delete(guarded));
   }

@@ -9,7 +9,7 @@ import type { Db } from '../store/db.js';
 import * as store from '../store/oauth.js';
 import type { AccountTable } from '../store/schema.js';
 import { providerFor } from './endpoints.js';
-import { classify, type Failure, type StoredTokens, tokensFrom } from './tokens.js';
+import { classify, type Failure, loggableError, type StoredTokens, tokensFrom } from './tokens.js';
 
 /** The actor of changes the control plane makes on its own (refreshes, status changes). */
 export const CONTROL_PLANE: Principal = {
@@ -342,7 +342,10 @@ export class Refresher {
   /** The provider answered but the answer could not be stored: say so plainly. */
   private async lost(row: AccountTable, fence: number, err: unknown): Promise<RefreshOutcome> {
     const { collection, name } = row;
-    this.log.error({ err, collection, account: name }, 'refresh answered but not stored');
+    this.log.error(
+      { err: loggableError(err), collection, account: name },
+      'refresh answered but not stored',
+    );
     try {
       await this.setStatus(
         row,

@@ -139,3 +139,19 @@ function retryAfter(res: Response, now: number): number | undefined {
   const seconds = /^\d+$/.test(value) ? Number(value) * 1000 : Date.parse(value) - now;
   return Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 3_600_000) : undefined;
 }
+
+/**
+ * What of an OAuth failure may be logged: its name, message, code and HTTP status. Never the
+ * error itself: oauth4webapi attaches the response body as the cause of a token response it
+ * refuses, and that body can hold the tokens.
+ */
+export function loggableError(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { type: typeof err };
+  const { code, status } = err as { code?: unknown; status?: unknown };
+  return {
+    name: err.name,
+    message: err.message,
+    ...(typeof code === 'string' ? { code } : {}),
+    ...(typeof status === 'number' ? { status } : {}),
+  };
+}
