@@ -10,11 +10,13 @@ import type { StageSecret } from './output.js';
 export function bundleSecrets(bundle: Pick<Bundle, 'entries' | 'files'>): StageSecret[] {
   const secrets: StageSecret[] = [];
   for (const e of bundle.entries) {
-    if (e.sensitive) secrets.push({ name: e.name, value: e.value });
+    if (e.sensitive) secrets.push({ name: e.name, value: e.value, fingerprint: e.fingerprint });
   }
   for (const f of bundle.files) {
     const name = f.account !== '' ? f.account : f.path;
-    for (const value of f.secrets) secrets.push({ name, value });
+    f.secrets.forEach((value, i) => {
+      secrets.push({ name, value, fingerprint: f.secretFingerprints[i] ?? '' });
+    });
   }
   return secrets;
 }

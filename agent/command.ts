@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import { Command } from 'commander';
 import { AgentConfigError, type AgentFlags, agentConfig } from './config.js';
 import { agentLogger } from './log.js';
+import { LeakCounter } from './report.js';
 import { type AgentIo, runAgent } from './run.js';
 import { Scrubber } from './scrub/scrubber.js';
 import { scrubbedWriter, scrubStage } from './scrub-stage.js';
@@ -75,7 +76,8 @@ export function agentCommand(io: AgentIo): Command {
       .option(
         '--max-offline <duration>',
         'serve what the agent holds this long without the control plane, e.g. 90s, 15m, 1h ' +
-          '(env RUNKEYS_MAX_OFFLINE, default 1h)',
+          "(env RUNKEYS_MAX_OFFLINE; default the collection's limit, else 1h; " +
+          "when given, a collection's shorter limit still wins)",
       )
       .option(
         '--status-file <path>',
@@ -106,9 +108,14 @@ export function agentCommand(io: AgentIo): Command {
           const stderr = scrubbedWriter(scrubber, io.stderr) as NodeJS.WritableStream;
           const log = agentLogger(flags.logLevel, stderr);
           const config = agentConfig(flags, command, io.env, process.cwd(), homeDirectory());
-          const stage = scrubStage(scrubber, log, { idleMs });
-          const companions = () => trajectories.map((t) => followTrajectory(t, scrubber, log));
-          process.exitCode = await runAgent(config, stage, { ...io, stderr }, log, companions);
+          const leaks = new LeakCounter(scrubber, log);
+          const stage = scrubStage(scrubber, log, { idleMs, leaks });
+          const companions = () =>
+            trajectories.map((t) =>
+              followTrajectory(t, scrubber, log, leaks.listener('trajectory')),
+            );
+          const agentIo = { ...io, stderr };
+          process.exitCode = await runAgent(config, stage, agentIo, log, companions, leaks);
         } catch (err) {
           if (!(err instanceof AgentConfigError)) throw err;
           io.stderr.write(`runkeys agent: ${err.message}\n`);

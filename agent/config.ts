@@ -6,6 +6,7 @@ import { parseDuration } from './duration.js';
 
 /** The shortest --max-offline: 0 would remove the files at the first dropped stream. */
 export const MIN_MAX_OFFLINE_MS = 1000;
+const DEFAULT_MAX_OFFLINE = '1h';
 
 export type OnRevoke = 'leave' | 'terminate';
 
@@ -25,6 +26,11 @@ export interface AgentConfig {
   onRevoke: OnRevoke;
   /** How long the agent serves what it holds while the control plane is unreachable. */
   maxOfflineMs: number;
+  /**
+   * Whether --max-offline or RUNKEYS_MAX_OFFLINE gave maxOfflineMs: a collection's limit can
+   * then only shorten it, where it replaces the default.
+   */
+  maxOfflineExplicit: boolean;
   /** Where the agent writes its status (JSON), for `runkeys agent status`. */
   statusFile: string;
   caCert?: string;
@@ -93,7 +99,8 @@ export function agentConfig(
   if (onRevoke !== 'leave' && onRevoke !== 'terminate') {
     throw new AgentConfigError('--on-revoke must be leave or terminate');
   }
-  const maxOffline = flags.maxOffline ?? env.RUNKEYS_MAX_OFFLINE ?? '1h';
+  const explicitMaxOffline = flags.maxOffline ?? env.RUNKEYS_MAX_OFFLINE;
+  const maxOffline = explicitMaxOffline ?? DEFAULT_MAX_OFFLINE;
   const maxOfflineMs = parseDuration(maxOffline);
   if (maxOfflineMs === undefined || maxOfflineMs < MIN_MAX_OFFLINE_MS) {
     throw new AgentConfigError(
@@ -113,6 +120,7 @@ export function agentConfig(
     waitMs: waitSeconds * 1000,
     onRevoke,
     maxOfflineMs,
+    maxOfflineExplicit: explicitMaxOffline !== undefined,
     statusFile: resolve(cwd, flags.statusFile ?? join(dirname(envFile), 'status.json')),
     caCert: flags.caCert ?? env.RUNKEYS_CA_CERT,
     command,

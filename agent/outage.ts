@@ -15,8 +15,28 @@ export const TICK_MS = 5_000;
 /** setTimeout's longest delay; a later deadline is re-armed when the timer fires. */
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
+/** The agent's own outage limit: --max-offline (or RUNKEYS_MAX_OFFLINE), else the default. */
+export interface OwnLimit {
+  ms: number;
+  /** True when the flag or the variable gave it: a collection's limit can then only lower it. */
+  explicit: boolean;
+}
+
+/**
+ * How long the agent serves what it holds while offline, given the limit the collection's
+ * latest bundle carries (`max_offline_seconds`, 0 when the collection leaves it to the agent):
+ * - an explicit --max-offline caps it: the shorter of the two wins;
+ * - otherwise the collection's limit replaces the default.
+ */
+export function outageLimitMs(own: OwnLimit, collectionSeconds: number): number {
+  if (collectionSeconds <= 0) return own.ms;
+
+  const collection = collectionSeconds * 1000;
+  return own.explicit ? Math.min(own.ms, collection) : collection;
+}
+
 export interface OutageOptions {
-  maxOfflineMs: number;
+  own: OwnLimit;
   /** The .env's path, for the logs. */
   envFile: string;
   /** Removes the .env and every credential file; returns the files' paths. */
@@ -32,6 +52,8 @@ export interface OutageOptions {
 /** The times the status file shows, in ms since the epoch. */
 export interface OutageView {
   state: AgentState;
+  /** The limit in force (see outageLimitMs). */
+  maxOfflineMs: number;
   lastContact: number;
   /** When the stream dropped; undefined while attached. */
   offlineSince: number | undefined;
@@ -41,24 +63,26 @@ export interface OutageView {
 
 /**
  * The outage policy, from the first bundle on:
- * 1. every message from the control plane is contact (the first bundle is the first);
+ * 1. every sealed message from the control plane that opens is contact (the first bundle is
+ *    the first); heartbeats are sealed too, so nobody on the path can hold the deadline off;
  * 2. when the stream drops the agent is offline, and keeps serving what it holds until the
- *    deadline: the last contact plus --max-offline;
+ *    deadline: the last contact plus the limit (each bundle can change it: see update());
  * 3. at the deadline, still offline: remove the .env and the credential files (fail closed);
- * 4. contact while offline ends the outage; after 3. only a sealed message does (a heartbeat
- *    is not sealed), and the bundle held is written again;
+ * 4. contact ends the outage; after 3. the bundle held is written again;
  * 5. revocation and stop() end the policy.
  */
 export class OutageClock {
   private state: AgentState = 'attached';
   private lastContact: number;
   private offlineSince: number | undefined;
+  private limitMs: number;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private readonly now: () => number;
 
   constructor(private readonly opts: OutageOptions) {
     this.now = opts.now ?? Date.now;
+    this.limitMs = opts.own.ms;
     // 1.
     this.lastContact = this.now();
   }
@@ -66,18 +90,30 @@ export class OutageClock {
   view(): OutageView {
     const { state, lastContact, offlineSince } = this;
     const counting = state === 'offline' || state === 'expired';
-    const deadline = counting ? lastContact + this.opts.maxOfflineMs : undefined;
-    return { state, lastContact, offlineSince, deadline };
+    const deadline = counting ? lastContact + this.limitMs : undefined;
+    return { state, maxOfflineMs: this.limitMs, lastContact, offlineSince, deadline };
+  }
+
+  /** Takes the limit a new bundle carries (its max_offline_seconds). */
+  update(collectionSeconds: number): void {
+    const limit = outageLimitMs(this.opts.own, collectionSeconds);
+    if (this.ended() || limit === this.limitMs) return;
+
+    this.limitMs = limit;
+    this.opts.log.info({ maxOfflineSeconds: limit / 1000 }, 'outage limit changed');
+    if (this.state === 'offline') {
+      clearTimeout(this.deadlineTimer);
+      this.armDeadline();
+    }
+    this.opts.changed();
   }
 
   // 1. and 4.
-  contact(sealed: boolean): void {
+  contact(): void {
     if (this.ended()) return;
 
     this.lastContact = this.now();
     if (this.state === 'expired') {
-      if (!sealed) return;
-
       this.opts.restore();
       this.opts.log.info('control plane reachable again; the .env and credential files are back');
     } else if (this.state === 'offline') {
@@ -100,9 +136,9 @@ export class OutageClock {
 
     this.state = 'offline';
     this.offlineSince = this.now();
-    const deadline = this.lastContact + this.opts.maxOfflineMs;
+    const deadline = this.lastContact + this.limitMs;
     this.opts.log.warn(
-      { deadline: new Date(deadline).toISOString() },
+      { deadline: new Date(deadline).toISOString(), maxOfflineSeconds: this.limitMs / 1000 },
       'control plane unreachable; serving what the agent holds until --max-offline',
     );
     this.armDeadline();
@@ -133,7 +169,7 @@ export class OutageClock {
   }
 
   private armDeadline(): void {
-    const left = this.lastContact + this.opts.maxOfflineMs - this.now();
+    const left = this.lastContact + this.limitMs - this.now();
     this.deadlineTimer = setTimeout(
       () => this.atDeadline(),
       Math.min(Math.max(0, left), MAX_DELAY_MS),
@@ -146,7 +182,7 @@ export class OutageClock {
     this.deadlineTimer = undefined;
     if (this.state !== 'offline') return;
 
-    if (this.now() < this.lastContact + this.opts.maxOfflineMs) {
+    if (this.now() < this.lastContact + this.limitMs) {
       this.armDeadline();
       return;
     }

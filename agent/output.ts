@@ -6,6 +6,8 @@ export type StreamName = 'stdout' | 'stderr';
 export interface StageSecret {
   readonly name: string;
   readonly value: string;
+  /** The value's keyed fingerprint from the bundle, which leak reports name it by. */
+  readonly fingerprint?: string;
 }
 
 /**

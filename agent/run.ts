@@ -6,6 +6,7 @@ import { type Child, startChild } from './exec.js';
 import { OutageClock } from './outage.js';
 import type { OutputStage } from './output.js';
 import { RefreshScheduler } from './refresh.js';
+import { type LeakCounter, Reporter } from './report.js';
 import { Session, type SessionEvent } from './session.js';
 import { StatusFile, statusOf } from './status-file.js';
 import { liveView } from './token-expiry.js';
@@ -44,9 +45,12 @@ export function childEnvironment(base: NodeJS.ProcessEnv, bundle: Bundle): NodeJ
  * 3. exec mode: start the command after the first bundle and exit with its code;
  *    sidecar mode: keep the .env and files current until revocation or SIGTERM;
  * 4. contact and stream losses go to the outage clock, which removes the .env and the files
- *    past --max-offline and has them written again on resume; the command is left alone;
+ *    past the outage limit (--max-offline, or the collection's from the bundle) and has them
+ *    written again on resume; the command is left alone;
  * 5. on revocation: stop asking for refreshes and remove the .env and the credential files;
- *    the command is left alone unless --on-revoke=terminate.
+ *    the command is left alone unless --on-revoke=terminate;
+ * 6. acknowledge every bundle applied, and report what the scrubber replaced (Reporter), the
+ *    last of it on the way out.
  * The status file is written on every change, and every few seconds while offline.
  */
 export async function runAgent(
@@ -55,6 +59,7 @@ export async function runAgent(
   io: AgentIo,
   log: Logger,
   companions: () => Companion[] = () => [],
+  leaks?: LeakCounter,
 ): Promise<number> {
   let started: Companion[] = [];
   let refresher: RefreshScheduler | undefined;
@@ -81,7 +86,7 @@ export async function runAgent(
     }
     if (e.kind === 'contact') {
       // 4.
-      clock?.contact(e.sealed);
+      clock?.contact();
       return;
     }
     if (e.kind === 'lost') {
@@ -106,7 +111,7 @@ export async function runAgent(
     if (e.first) {
       refresher = new RefreshScheduler({ ask: (a) => session.requestRefresh(a), log });
       clock = new OutageClock({
-        maxOfflineMs: config.maxOfflineMs,
+        own: { ms: config.maxOfflineMs, explicit: config.maxOfflineExplicit },
         envFile: config.envFile,
         withdraw: () => applier.removeAll(),
         restore: () => applier.restore(),
@@ -116,14 +121,26 @@ export async function runAgent(
       started = [refresher, ...companions()];
     }
     refresher?.update(e.bundle.accounts);
+    clock?.update(e.bundle.maxOfflineSeconds);
     report();
     // 3.
-    if (e.first && config.command.length > 0) {
+    const starts = e.first && config.command.length > 0;
+    if (starts) {
       const live = { ...e.bundle, entries: liveView(e.bundle, Date.now()).entries };
       child = startChild(config.command, childEnvironment(io.env, live), stage, io, log);
       child.exited.then(finish);
     }
+    // 6.
+    reporter.receipt({
+      version: e.bundle.version,
+      digest: e.bundle.digest,
+      applyTime: new Date(),
+      envFileWritten: true,
+      commandStarted: starts,
+    });
   };
+  const reporter = new Reporter({ send: (body) => session.report(body), leaks, log });
+  if (leaks !== undefined) leaks.onCount = () => reporter.poke();
 
   // 1.
   const session = new Session(config, log, onEvent);
@@ -141,5 +158,8 @@ export async function runAgent(
   applier.stop();
   clock?.stop();
   await running;
+  // The trajectory's last lines and the command's last output are counted by now.
+  await reporter.flush();
+  session.close();
   return code;
 }

@@ -1,11 +1,14 @@
 import type { Logger } from 'pino';
 import type { OutputStage, StageSecret, StreamName } from './output.js';
+import type { LeakCounter } from './report.js';
 import type { Scrubber } from './scrub/scrubber.js';
 import { scrubTransform } from './scrub/transform.js';
 
 export interface ScrubStageOptions {
   /** Silence after which held-back bytes are released; default 100 ms. */
   idleMs?: number;
+  /** Counts each stream's replacements for the leak reports. */
+  leaks?: LeakCounter;
 }
 
 /**
@@ -21,14 +24,16 @@ export function scrubStage(
 ): OutputStage {
   const seen = new Set<string>();
   return {
-    stream(_name: StreamName) {
-      return scrubTransform(scrubber.createStream(), { idleMs: opts.idleMs });
+    stream(name: StreamName) {
+      return scrubTransform(scrubber.createStream(opts.leaks?.listener(name)), {
+        idleMs: opts.idleMs,
+      });
     },
     update(secrets: readonly StageSecret[]) {
       const fresh = secrets.filter((s) => !seen.has(`${s.name}\0${s.value}`));
       for (const s of fresh) seen.add(`${s.name}\0${s.value}`);
       const warnings = scrubber.registerAll(
-        fresh.map((s) => ({ name: s.name, value: s.value, sensitive: true })),
+        fresh.map((s) => ({ name: s.name, value: s.value, sensitive: true, tag: s.fingerprint })),
       );
       for (const w of warnings)
         log.warn({ variable: w.name, reason: w.reason }, 'value not scrubbed');

@@ -15,10 +15,12 @@ import {
   type AttachResponse,
   type Bundle,
   Envelope,
+  type ReportStatement,
 } from '../proto/gen/runkeys/v1/runs.js';
 import { Backoff, sleep } from './backoff.js';
 import type { AgentConfig } from './config.js';
 import { ASK_INTERVAL_MS, refreshAccountRequest } from './refresh.js';
+import { reportRequest } from './report.js';
 
 export const EXIT_UNAVAILABLE = 69;
 export const EXIT_REFUSED = 77;
@@ -26,16 +28,19 @@ export const EXIT_REFUSED = 77;
 export type SessionEvent =
   | { kind: 'bundle'; bundle: Bundle; first: boolean }
   /**
-   * A message came from the control plane: a sealed one that opened (`sealed`), or an
-   * unsealed heartbeat. A bundle's contact comes after its bundle event.
+   * A sealed message (bundle, update or heartbeat) opened with the pinned key: proof that the
+   * control plane is there. A bundle's contact comes after its bundle event.
    */
-  | { kind: 'contact'; sealed: boolean }
+  | { kind: 'contact' }
   /** The stream dropped (or an attach failed); the session keeps trying. */
   | { kind: 'lost' }
   | { kind: 'revoked'; reason: string }
   | { kind: 'fatal'; exitCode: number; message: string };
 
-/** No message (bundle, update or heartbeat) for this long means the stream is dead. */
+/**
+ * No sealed message that opens (bundle, update or heartbeat) for this long means the stream is
+ * dead, or that someone on the path holds it open: either way the agent is offline.
+ */
 const SILENCE_MS = 45_000;
 
 class StreamEnded extends Error {
@@ -74,6 +79,8 @@ export class Session {
     private readonly config: AgentConfig,
     private readonly log: Logger,
     private readonly emit: (e: SessionEvent) => void,
+    /** Tests shorten it; see SILENCE_MS. */
+    private readonly silenceMs = SILENCE_MS,
   ) {
     const creds =
       config.caCert === undefined
@@ -107,7 +114,27 @@ export class Session {
       this.log.warn({ retryInMs: wait }, 'control plane stream lost; retrying');
       await sleep(wait, this.abort.signal);
     }
+  }
+
+  /** Closes the channel; call after run() has settled and the last report went. */
+  close(): void {
     this.client.close();
+  }
+
+  /**
+   * Sends a report (receipts and leak counts), sealed like a refresh ask. Unlike asks, reports
+   * still go after the session stopped (the last counts of a revoked run), until close().
+   */
+  report(body: Pick<ReportStatement, 'sequence' | 'receipts' | 'leaks'>): Promise<void> {
+    const shared = this.shared;
+    if (shared === undefined) return Promise.reject(new Error('not attached yet'));
+    const request = reportRequest(this.config.runId, body, shared);
+    return new Promise<void>((resolve, reject) => {
+      this.client.report(request, new Metadata(), { deadline: Date.now() + 5_000 }, (err) => {
+        if (err === null) resolve();
+        else reject(err);
+      });
+    });
   }
 
   stop(): void {
@@ -198,27 +225,28 @@ export class Session {
         if (err === undefined) resolve();
         else reject(err);
       };
-      let watchdog = setTimeout(() => onSilence(), SILENCE_MS);
+      let watchdog = setTimeout(() => onSilence(), this.silenceMs);
       const onSilence = () => {
         call.cancel();
         finish(new StreamEnded('silent'));
       };
       call.on('data', (msg: AttachResponse) => {
-        clearTimeout(watchdog);
-        watchdog = setTimeout(onSilence, SILENCE_MS);
-        if (msg.message?.$case !== 'sealed') {
-          if (msg.message?.$case === 'heartbeat') this.emit({ kind: 'contact', sealed: false });
-          return;
-        }
+        // Only a message that opens with the pinned key is contact and feeds the watchdog:
+        // anything else proves nothing about the control plane (it may be forged on the path).
+        if (msg.message?.$case !== 'sealed') return;
         // 3.
         try {
-          if (this.receive(msg.message.value)) this.emit({ kind: 'contact', sealed: true });
+          if (!this.receive(msg.message.value)) return;
         } catch (err) {
           if (!(err instanceof BundleError)) throw err;
           this.log.warn('bundle could not be opened; dropping the stream');
           call.cancel();
           finish(new StreamEnded('unopenable'));
+          return;
         }
+        clearTimeout(watchdog);
+        watchdog = setTimeout(onSilence, this.silenceMs);
+        this.emit({ kind: 'contact' });
       });
       call.on('error', (err: ServiceError) => {
         if (err.code === status.CANCELLED && settled) return;

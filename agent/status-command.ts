@@ -62,7 +62,7 @@ export function describeStatus(s: AgentStatus, now: number): string {
     `${s.state}: ${headline(s, now)}`,
     `run ${s.runId}, version ${s.version} received ${ago(now - Date.parse(s.versionTime))}`,
     `last contact ${ago(now - Date.parse(s.lastContactTime))}, ` +
-      `--max-offline ${formatDuration(s.maxOfflineSeconds * 1000)}`,
+      `max offline ${formatDuration(s.maxOfflineSeconds * 1000)}`,
     ...s.accounts.map((a) => accountLine(a, now)),
     `status written ${ago(now - Date.parse(s.updateTime))} by pid ${s.pid}`,
   ];

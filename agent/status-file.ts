@@ -31,10 +31,11 @@ export interface AgentStatus {
   version: number;
   /** When the agent received that version. */
   versionTime: string;
-  /** The last message from the control plane (bundle, update or heartbeat). */
+  /** The last sealed message from the control plane (bundle, update or heartbeat). */
   lastContactTime: string;
   /** When the stream dropped; null while attached. */
   offlineTime: string | null;
+  /** The outage limit in force: --max-offline, or the collection's (see docs/agent.md). */
   maxOfflineSeconds: number;
   /** When the files go (offline) or went (expired); null otherwise. */
   deadlineTime: string | null;
@@ -46,7 +47,6 @@ export interface AgentStatus {
 export interface StatusInput {
   runId: string;
   envFile: string;
-  maxOfflineMs: number;
   outage: OutageView;
   held: Held | undefined;
 }
@@ -55,7 +55,7 @@ const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).
 
 /** The status file's content, from the outage clock's view and the bundle held. */
 export function statusOf(input: StatusInput, now: number = Date.now()): AgentStatus {
-  const { state, lastContact, offlineSince, deadline } = input.outage;
+  const { state, maxOfflineMs, lastContact, offlineSince, deadline } = input.outage;
   const { held } = input;
   return {
     runId: input.runId,
@@ -67,7 +67,7 @@ export function statusOf(input: StatusInput, now: number = Date.now()): AgentSta
     versionTime: new Date(held?.receivedAt ?? now).toISOString(),
     lastContactTime: new Date(lastContact).toISOString(),
     offlineTime: iso(offlineSince),
-    maxOfflineSeconds: input.maxOfflineMs / 1000,
+    maxOfflineSeconds: maxOfflineMs / 1000,
     deadlineTime: iso(deadline),
     offlineLeftSeconds:
       deadline === undefined ? null : Math.max(0, Math.round((deadline - now) / 1000)),

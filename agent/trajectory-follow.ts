@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { Scrubber } from './scrub/scrubber.js';
+import type { MaskListener, Scrubber } from './scrub/scrubber.js';
 import { TrajectoryScrubber } from './scrub/trajectory.js';
 
 const POLL_MS = 100;
@@ -25,8 +25,13 @@ export function parseTrajectorySpec(spec: string): TrajectorySpec | undefined {
  * 3. when the source is quiet, flush what the scrubber holds;
  * 4. stop() reads to the end and releases everything.
  */
-export function followTrajectory(spec: TrajectorySpec, scrubber: Scrubber, log: Logger) {
-  const traj = new TrajectoryScrubber(scrubber);
+export function followTrajectory(
+  spec: TrajectorySpec,
+  scrubber: Scrubber,
+  log: Logger,
+  onMask?: MaskListener,
+) {
+  const traj = new TrajectoryScrubber(scrubber, { onMask });
   const out = openSync(spec.destination, 'a', 0o600);
   let fd: number | undefined;
   let offset = 0;

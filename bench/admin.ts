@@ -34,7 +34,7 @@ export async function seedCollection(address: string, token: string, variables =
   const runs = new RunServiceClient(address, c);
   await unary(
     collections.createCollection.bind(collections),
-    { name: 'bench', description: '' },
+    { name: 'bench', description: '', maxOfflineSeconds: 0 },
     md,
   );
   await unary(

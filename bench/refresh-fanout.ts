@@ -71,7 +71,11 @@ try {
   const oauthClients = new OAuthClientServiceClient(server.address, c);
   const accounts = new ConnectedAccountServiceClient(server.address, c);
   const runs = new RunServiceClient(server.address, c);
-  await call(collections.createCollection.bind(collections), { name: 'bench', description: '' }, t);
+  await call(
+    collections.createCollection.bind(collections),
+    { name: 'bench', description: '', maxOfflineSeconds: 0 },
+    t,
+  );
   await call(
     providers.updateProviderKey.bind(providers),
     {

@@ -52,7 +52,11 @@ try {
   const providers = new ProviderKeyServiceClient(server.address, c);
   const env = new EnvVarServiceClient(server.address, c);
   const runs = new RunServiceClient(server.address, c);
-  await call(collections.createCollection.bind(collections), { name: 'bench', description: '' }, t);
+  await call(
+    collections.createCollection.bind(collections),
+    { name: 'bench', description: '', maxOfflineSeconds: 0 },
+    t,
+  );
   await call(
     providers.updateProviderKey.bind(providers),
     {

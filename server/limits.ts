@@ -15,6 +15,7 @@ export class TokenBuckets {
 
   take(key: string): { ok: true } | { ok: false; retryAfterMs: number } {
     const now = this.now();
+    if (this.buckets.size >= PRUNE_AT) this.prune(now);
     const b = this.buckets.get(key) ?? { tokens: this.burst, at: now };
     b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.rate);
     b.at = now;
@@ -25,7 +26,17 @@ export class TokenBuckets {
     }
     return { ok: false, retryAfterMs: Math.ceil(((1 - b.tokens) / this.rate) * 1000) };
   }
+
+  /** Forgets buckets that have filled up again: a fresh one would be the same. */
+  private prune(now: number): void {
+    for (const [key, b] of this.buckets) {
+      if (b.tokens + ((now - b.at) / 1000) * this.rate >= this.burst) this.buckets.delete(key);
+    }
+  }
 }
+
+/** Buckets kept before the full ones are dropped (keys are tokens, or runs for reports). */
+const PRUNE_AT = 10_000;
 
 export interface LimitSettings {
   /** Admin writes per second per token, and the burst allowed. */
@@ -35,6 +46,9 @@ export interface LimitSettings {
   streamsPerRun: number;
   /** Attach streams open at once for one collection, on this replica. */
   streamsPerCollection: number;
+  /** Agent reports (receipts and leak counts) per second per run, and the burst allowed. */
+  reportsPerSecond: number;
+  reportBurst: number;
 }
 
 export const DEFAULT_LIMITS: LimitSettings = {
@@ -42,6 +56,8 @@ export const DEFAULT_LIMITS: LimitSettings = {
   adminWriteBurst: 200,
   streamsPerRun: 2,
   streamsPerCollection: 20_000,
+  reportsPerSecond: 1,
+  reportBurst: 10,
 };
 
 /** Admin methods that change something (RunService and AgentService are not admin writes). */
@@ -51,11 +67,27 @@ const WRITE_METHOD = /\/(Create|Update|Delete|StartConnect|RefreshConnectedAccou
 /** The limits one replica enforces. */
 export class Limits {
   private readonly writes: TokenBuckets;
+  private readonly reports: TokenBuckets;
   private readonly perRun = new Map<string, number>();
   private readonly perCollection = new Map<string, number>();
 
   constructor(readonly settings: LimitSettings = DEFAULT_LIMITS) {
     this.writes = new TokenBuckets(settings.adminWritesPerSecond, settings.adminWriteBurst);
+    this.reports = new TokenBuckets(settings.reportsPerSecond, settings.reportBurst);
+  }
+
+  /**
+   * Refuses an agent report past its run's rate with RESOURCE_EXHAUSTED. Agents batch their
+   * reports (one every few seconds at most), so only a misbehaving one meets this.
+   */
+  checkReport(runId: string): void {
+    const r = this.reports.take(runId);
+    if (!r.ok) {
+      throw exhausted(
+        `run ${runId} reports faster than ${this.settings.reportsPerSecond} a second; ` +
+          `retry in ${r.retryAfterMs} ms`,
+      );
+    }
   }
 
   /** Refuses an admin write past its token's rate with RESOURCE_EXHAUSTED. */

@@ -15,6 +15,8 @@ export class Metrics {
   readonly deliveries: Counter<'kind'>;
   readonly fanout: Histogram;
   readonly refreshes: Counter<'outcome'>;
+  readonly receipts: Counter;
+  readonly leaks: Counter<'stream'>;
   readonly rpc: Histogram<'method' | 'code'>;
 
   constructor(db: Db) {
@@ -47,6 +49,17 @@ export class Metrics {
       name: 'runkeys_refreshes_total',
       help: 'OAuth refreshes run by this replica, by outcome.',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.receipts = new Counter({
+      name: 'runkeys_receipts_total',
+      help: 'Bundle versions agents acknowledged applying.',
+      registers,
+    });
+    this.leaks = new Counter({
+      name: 'runkeys_scrubbed_total',
+      help: 'Values agents replaced in run output, by stream (stdout, stderr, trajectory).',
+      labelNames: ['stream'],
       registers,
     });
     this.rpc = new Histogram({

@@ -58,6 +58,7 @@ export class MatchStream implements MatchSink {
   constructor(
     private readonly source: PatternSource,
     private readonly maskFrom: number,
+    private readonly onMask?: (pattern: number) => void,
   ) {
     this.groups = new Groups(source.compareLabels);
   }
@@ -181,6 +182,7 @@ export class MatchStream implements MatchSink {
         const marker = this.source.marker(g.winPattern);
         this.part(marker, 0, marker.length);
         this.layout.push(g.start, marker.length, 0);
+        this.onMask?.(g.winPattern);
       }
       this.out = Math.max(this.out, g.end);
       this.maskedTo = this.out;

@@ -13,6 +13,8 @@ export interface SecretEntry {
   readonly name: string;
   readonly value: string;
   readonly sensitive: boolean;
+  /** Opaque label carried to whoever counts this value's replacements (labelOf). */
+  readonly tag?: string;
 }
 
 export interface ScrubWarning {
@@ -29,6 +31,7 @@ export const DEFAULT_POLICY: PolicyOptions = { minLength: 8, maxGap: 32, maxPiec
 
 export interface PlannedSecret {
   readonly name: string;
+  readonly tag: string;
   readonly pieces: readonly Piece[];
 }
 
@@ -40,7 +43,7 @@ export interface ScrubPlan {
 export function planSecrets(entries: readonly SecretEntry[], opts: PolicyOptions): ScrubPlan {
   const secrets: PlannedSecret[] = [];
   const warnings: ScrubWarning[] = [];
-  for (const { name, value, sensitive } of entries) {
+  for (const { name, value, sensitive, tag = '' } of entries) {
     if (!sensitive) continue;
 
     if (Buffer.byteLength(value.trim(), 'utf8') < opts.minLength) {
@@ -58,7 +61,7 @@ export function planSecrets(entries: readonly SecretEntry[], opts: PolicyOptions
       const reason = `${dropped} forms are longer than ${opts.maxPieceLength} bytes; not scrubbed`;
       warnings.push({ name, reason });
     }
-    secrets.push({ name, pieces });
+    secrets.push({ name, tag, pieces });
   }
   return { secrets, warnings };
 }

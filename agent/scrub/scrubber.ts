@@ -15,6 +15,9 @@ import {
   type SecretEntry,
 } from './policy.js';
 
+/** Told the pattern id of each marker a stream emits. */
+export type MaskListener = (pattern: number) => void;
+
 export interface ScrubberOptions {
   /** Shortest value (and piece) scrubbed, in bytes; default 8. */
   readonly minLength?: number;
@@ -46,8 +49,9 @@ export class Scrubber implements PatternSource {
   readonly policy: PolicyOptions;
   private readonly template: string;
   private readonly patterns = new PatternSet();
-  /** Per pattern id: the smallest name among the secrets that produce it. */
+  /** Per pattern id: the smallest name among the secrets that produce it, and its tag. */
   private readonly names: string[] = [];
+  private readonly tags: string[] = [];
   private readonly markers = new Map<string, Buffer>();
   /** Per pattern id: its marker, once rendered. */
   private readonly markerOf: (Buffer | undefined)[] = [];
@@ -78,14 +82,18 @@ export class Scrubber implements PatternSource {
 
   registerAll(entries: readonly SecretEntry[]): ScrubWarning[] {
     const plan = planSecrets(entries, this.policy);
-    for (const { name, pieces } of plan.secrets) {
+    for (const { name, tag, pieces } of plan.secrets) {
       for (const { spec } of pieces) {
         const { id, added } = this.patterns.add(spec);
         if (added) this.added++;
         const known = this.names[id];
         if (known === undefined || name < known) {
           this.names[id] = name;
+          this.tags[id] = tag;
           this.markerOf[id] = undefined;
+        } else if (name === known && this.tags[id] === '') {
+          // The same value under the same name, now with a fingerprint to count it by.
+          this.tags[id] = tag;
         }
       }
     }
@@ -95,20 +103,26 @@ export class Scrubber implements PatternSource {
     return [...plan.warnings];
   }
 
-  createStream(): ScrubStream {
-    return new MatchStream(this, this.policy.minLength);
+  /** A stream; `onMask` hears of every marker it emits, with the pattern's id (see labelOf). */
+  createStream(onMask?: MaskListener): ScrubStream {
+    return new MatchStream(this, this.policy.minLength, onMask);
   }
 
   /** Scrubs a whole input at once (end of stream included). */
-  scrub(input: Uint8Array): Buffer {
-    const stream = this.createStream();
+  scrub(input: Uint8Array, onMask?: MaskListener): Buffer {
+    const stream = this.createStream(onMask);
     const head = stream.write(input);
     const tail = stream.end();
     return tail.length === 0 ? head : Buffer.concat([head, tail]);
   }
 
-  scrubText(text: string): string {
-    return this.scrub(Buffer.from(text, 'utf8')).toString('utf8');
+  scrubText(text: string, onMask?: MaskListener): string {
+    return this.scrub(Buffer.from(text, 'utf8'), onMask).toString('utf8');
+  }
+
+  /** The name a pattern's marker shows, and the tag registered with that name's value. */
+  labelOf(pattern: number): { name: string; tag: string } {
+    return { name: this.names[pattern] ?? '', tag: this.tags[pattern] ?? '' };
   }
 
   matcher(): Matcher {

@@ -16,7 +16,7 @@
  */
 import { allHold, isPath, valueAt } from './json-path.js';
 import { stringTokens } from './json-strings.js';
-import type { Scrubber } from './scrubber.js';
+import type { MaskListener, Scrubber } from './scrubber.js';
 import { type TextPiece, TextScrubStream } from './text-stream.js';
 import { TRAJECTORY_PRESETS, type TrajectoryPreset } from './trajectory-presets.js';
 
@@ -24,6 +24,8 @@ export interface TrajectoryOptions {
   readonly presets?: readonly TrajectoryPreset[];
   /** Lines queued behind a waiting record before everything is flushed; default 1000. */
   readonly maxQueuedLines?: number;
+  /** Hears of every marker written into the output, with its pattern's id. */
+  readonly onMask?: MaskListener;
 }
 
 interface Entry {
@@ -49,6 +51,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 export class TrajectoryScrubber {
   private readonly presets: readonly TrajectoryPreset[];
   private readonly maxQueued: number;
+  private readonly onMask: MaskListener | undefined;
   private readonly runs = new Map<string, Run>();
   private queue: Entry[] = [];
   private partialLine: Buffer[] = [];
@@ -59,6 +62,7 @@ export class TrajectoryScrubber {
   ) {
     this.presets = opts.presets ?? TRAJECTORY_PRESETS;
     this.maxQueued = opts.maxQueuedLines ?? 1000;
+    this.onMask = opts.onMask;
   }
 
   /** Records waiting for the next delta of their run; an idle flush releases them. */
@@ -118,7 +122,7 @@ export class TrajectoryScrubber {
         parts.push('');
         continue;
       }
-      const clean = this.scrubber.scrubText(tok.value);
+      const clean = this.scrubber.scrubText(tok.value, this.onMask);
       parts.push(clean === tok.value ? text.slice(tok.start, tok.end) : JSON.stringify(clean));
     }
     parts.push(text.slice(last));
@@ -140,7 +144,7 @@ export class TrajectoryScrubber {
   private feed(key: string, text: string, entry: Entry): void {
     let run = this.runs.get(key);
     if (run === undefined) {
-      run = { text: new TextScrubStream(this.scrubber.createStream()), waiting: [] };
+      run = { text: new TextScrubStream(this.scrubber.createStream(this.onMask)), waiting: [] };
       this.runs.set(key, run);
     }
     entry.delta = '';
@@ -221,12 +225,17 @@ export class TrajectoryScrubber {
 
   // 2. Byte layer
   private render(e: Entry): Buffer {
-    if (e.raw !== undefined) return Buffer.concat([this.scrubber.scrub(e.raw), Buffer.from(e.eol)]);
+    if (e.raw !== undefined) {
+      return Buffer.concat([this.scrubber.scrub(e.raw, this.onMask), Buffer.from(e.eol)]);
+    }
 
     const line = e.before + (e.delta === undefined ? '' : JSON.stringify(e.delta)) + e.after;
     const bytes = Buffer.from(line, 'utf8');
-    const scrubbed = this.scrubber.scrub(bytes);
+    const masked: number[] = [];
+    const scrubbed = this.scrubber.scrub(bytes, (p) => masked.push(p));
     const keep = scrubbed.equals(bytes) || parse(scrubbed.toString('utf8')) === undefined;
+    // Only markers that reach the output count.
+    if (!keep) for (const p of masked) this.onMask?.(p);
     return Buffer.concat([keep ? bytes : scrubbed, Buffer.from(e.eol)]);
   }
 }

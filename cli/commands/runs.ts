@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import {
   type CreateRunResponse,
+  type DeliveryReceipt,
   type Run,
   RunServiceClient,
   RunState,
@@ -40,7 +41,36 @@ const runJson = (r: Run) => ({
   endReason: r.endReason,
   createdBy: r.createdBy,
   deliveredVersion: r.deliveredVersion,
+  appliedVersion: r.appliedVersion,
+  leaks: r.leaks.map((l) => ({
+    name: l.name,
+    stream: l.stream,
+    count: l.count,
+    fingerprint: l.fingerprint,
+    firstTime: isoTime(l.firstTime),
+    lastTime: isoTime(l.lastTime),
+  })),
 });
+
+const receiptJson = (r: DeliveryReceipt) => ({
+  runId: r.runId,
+  version: r.version,
+  applyTime: isoTime(r.applyTime),
+  receiveTime: isoTime(r.receiveTime),
+  envFileWritten: r.envFileWritten,
+  commandStarted: r.commandStarted,
+  fingerprint: r.fingerprint,
+});
+
+interface ReceiptOptions {
+  collection: string;
+  run?: string;
+  name?: string;
+  fingerprint?: string;
+  version?: string;
+  limit: string;
+  json?: boolean;
+}
 
 const COLUMNS = ['ID', 'PROVIDER', 'STATE', 'CREATED', 'EXPIRES', 'VERSION'];
 const runRow = (r: Run): string[] => [
@@ -136,8 +166,80 @@ export function registerRuns(program: Command, io: CliIo): void {
     .action(async (id: string, opts: { collection: string; json?: boolean }, c: Command) => {
       const { conn, api } = client(c);
       const res = await unary(conn, api.getRun.bind(api), { collection: opts.collection, id });
-      if (opts.json === true) printJson(io, runJson(res.run!));
-      else printTable(io, COLUMNS, [runRow(res.run!)]);
+      const run = res.run!;
+      if (opts.json === true) {
+        printJson(io, runJson(run));
+        return;
+      }
+      printTable(io, [...COLUMNS, 'APPLIED'], [[...runRow(run), String(run.appliedVersion)]]);
+      if (run.leaks.length === 0) return;
+      io.stdout.write('\nvalues its scrubber replaced:\n');
+      printTable(
+        io,
+        ['NAME', 'STREAM', 'COUNT', 'FINGERPRINT', 'LAST'],
+        run.leaks.map((l) => [
+          l.name,
+          l.stream,
+          String(l.count),
+          l.fingerprint,
+          isoTime(l.lastTime),
+        ]),
+      );
+    });
+
+  cmd
+    .command('receipts')
+    .description(
+      'which runs applied which bundle version, and when; with --name (and --fingerprint), ' +
+        'the runs that received that value',
+    )
+    .requiredOption('--collection <name>', 'collection')
+    .option('--run <id>', 'only this run')
+    .option('--name <name>', 'only bundles carrying this name (as the run sees it)')
+    .option('--fingerprint <hmac>', 'with --name: only this value (see runkeys audit)')
+    .option('--version <n>', 'only this bundle version')
+    .option('--limit <n>', 'at most this many receipts', '100')
+    .option('--json', 'print JSON')
+    .action(async (opts: ReceiptOptions, c: Command) => {
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be >= 1');
+      const version = opts.version === undefined ? 0 : Number(opts.version);
+      if (opts.version !== undefined && (!Number.isSafeInteger(version) || version < 1)) {
+        throw new UsageError('--version must be a bundle version, at least 1');
+      }
+      const { conn, api } = client(c);
+      const receipts: DeliveryReceipt[] = [];
+      let pageToken = '';
+      do {
+        const res = await unary(conn, api.listReceipts.bind(api), {
+          collection: opts.collection,
+          runId: opts.run ?? '',
+          name: opts.name ?? '',
+          fingerprint: opts.fingerprint ?? '',
+          version,
+          pageSize: Math.min(limit - receipts.length, 1000),
+          pageToken,
+        });
+        receipts.push(...res.receipts);
+        pageToken = res.nextPageToken;
+      } while (pageToken !== '' && receipts.length < limit);
+      if (opts.json === true) printJson(io, receipts.map(receiptJson));
+      else {
+        const columns = ['RUN', 'VERSION', 'APPLIED', 'RECEIVED', 'ENV FILE', 'COMMAND'];
+        printTable(
+          io,
+          opts.name === undefined ? columns : [...columns, 'FINGERPRINT'],
+          receipts.map((r) => [
+            r.runId,
+            String(r.version),
+            isoTime(r.applyTime),
+            isoTime(r.receiveTime),
+            r.envFileWritten ? 'written' : '-',
+            r.commandStarted ? 'started' : '-',
+            ...(opts.name === undefined ? [] : [r.fingerprint]),
+          ]),
+        );
+      }
     });
 
   cmd

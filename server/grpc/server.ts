@@ -18,6 +18,7 @@ import type { ServerConfig } from '../config.js';
 import type { Logger } from '../logger.js';
 import { attachHandler } from '../runs/attach.js';
 import { refreshAskHandler } from '../runs/refresh-ask.js';
+import { reportHandler } from '../runs/report.js';
 import { type RunDeps, runHandlers } from '../runs/service.js';
 import { accountHandlers } from '../services/accounts.js';
 import { adminTokenHandlers } from '../services/admin-tokens.js';
@@ -107,6 +108,7 @@ export function buildGrpcServer(
   server.addService(tolerantDecoding(AgentServiceService), {
     attach: attachHandler(deps, log),
     refreshAccount: refreshAskHandler(deps, log),
+    report: reportHandler(deps, log),
   });
 
   const health = new HealthImplementation(

@@ -20,7 +20,8 @@ import { assembleBundle } from './bundle.js';
 import type { RunKey } from './run-keys.js';
 import { effectiveState, RUN_ID, type RunDeps } from './service.js';
 
-const HEARTBEAT_MS = 15_000;
+/** How often a stream carries a sealed heartbeat: the agent's contact while nothing changes. */
+export const HEARTBEAT_MS = 15_000;
 
 const ATTACH_REFUSED =
   'attach refused: no run is waiting for this bootstrap secret and key ' +
@@ -37,7 +38,8 @@ const unauthenticated = (message: string) => new ApiError('UNAUTHENTICATED', mes
  * 2. prove: a bootstrap proof binds a pending run to the agent's key and consumes the secret;
  *    a resume proof must come with the key already bound;
  * 3. send the sealed bundle, with a fresh resume credential;
- * 4. follow: each new collection version is a sealed update; heartbeats keep the stream warm;
+ * 4. follow: each new collection version is a sealed update; sealed heartbeats keep the stream
+ *    and the agent's outage clock alive;
  * 5. the run ending (EndRun or its TTL) sends a sealed revocation and closes the stream.
  */
 export function attachHandler(deps: RunDeps, log: Logger) {
@@ -209,7 +211,7 @@ async function auditRun(
   await insertAuditEvent(db, runEvent(at, row, action, details));
 }
 
-function runEvent(
+export function runEvent(
   at: number,
   row: RunTable,
   action: string,
@@ -302,9 +304,7 @@ class Sender {
       cleanups.push(
         deps.watcher.watchRun(row.id, (state) => enqueue(() => this.revoke(state, stop))),
       );
-      const heartbeat = setInterval(() => {
-        this.call.write({ message: { $case: 'heartbeat', value: { time: new Date() } } });
-      }, HEARTBEAT_MS);
+      const heartbeat = setInterval(() => this.heartbeat(), HEARTBEAT_MS);
       cleanups.push(() => clearInterval(heartbeat));
       const ttl = setTimeout(
         () => enqueue(() => this.expire(stop)),
@@ -314,6 +314,21 @@ class Sender {
       this.call.on('cancelled', stop);
       this.call.on('close', stop);
     });
+  }
+
+  /**
+   * Sealed like every other message: the agent counts only what opens with the run's keys as
+   * contact, so nobody on the path can keep it serving past --max-offline.
+   */
+  private heartbeat(): void {
+    if (this.revoked) return;
+
+    this.send(
+      Envelope.encode({
+        runId: this.row.id,
+        body: { $case: 'heartbeat', value: { time: new Date(this.deps.now()) } },
+      }).finish(),
+    );
   }
 
   private async expire(stop: () => void): Promise<void> {

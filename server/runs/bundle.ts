@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   type AccountState,
   type Bundle,
@@ -6,7 +7,7 @@ import {
   type Conflict,
   Layer,
 } from '../../proto/gen/runkeys/v1/runs.js';
-import { type CollectionKeys, openValue } from '../crypto/keyring.js';
+import { type CollectionKeys, fingerprintValue, openValue } from '../crypto/keyring.js';
 import { inheritedUnset, PROVIDER_FORBIDDEN, providerEntries } from '../layers/provider-env.js';
 import type { Credential, ProviderName } from '../layers/providers.js';
 import { fillTemplate } from '../oauth/template.js';
@@ -20,6 +21,7 @@ import type { Db } from '../store/db.js';
 import { listEnvVars } from '../store/env-vars.js';
 import { getOAuthClient, listAllAccounts } from '../store/oauth.js';
 import { getProviderKey } from '../store/provider-keys.js';
+import { insertBundleContents } from '../store/reports.js';
 import type { CollectionRow, RunTable } from '../store/schema.js';
 import type { ClientConfig } from '../validate/oauth.js';
 
@@ -41,7 +43,9 @@ const PRECEDENCE: Layer[] = [Layer.LAYER_PROVIDER, Layer.LAYER_ACCOUNT, Layer.LA
  *    other provider; a runtime that authenticates through an account gets no key;
  * 4. connected accounts (see accountLayer);
  * 5. precedence between layers, names no layer may give, and names to remove from the
- *    inherited environment.
+ *    inherited environment;
+ * 6. what it carries, recorded under its digest for receipts (recordContents), and the
+ *    collection's outage limit.
  */
 export async function assembleBundle(
   deps: ServiceDeps,
@@ -61,7 +65,7 @@ export async function assembleBundle(
   const cacheKey = `${collection.name}\0${runtime}\0${collection.data_key_sealed}`;
   const cached = cache?.get(cacheKey, version);
   if (cached !== undefined) return { ...(await cached), resumeCredential: '' };
-  const building = build(deps, run, collection.name, collection.data_key_sealed, version);
+  const building = build(deps, run, collection, version);
   cache?.set(cacheKey, version, building);
   try {
     return { ...(await building) };
@@ -71,16 +75,15 @@ export async function assembleBundle(
   }
 }
 
-/** Steps 2 to 5 of assembleBundle, for one collection version. */
+/** Steps 2 to 6 of assembleBundle, for one collection version. */
 async function build(
   deps: ServiceDeps,
   run: RunTable,
-  collectionName: string,
-  dataKeySealed: string,
+  collection: CollectionRow,
   version: number,
 ): Promise<Bundle> {
   const { db } = deps;
-  const keys = deps.keyring.openDataKey(collectionName, dataKeySealed);
+  const keys = deps.keyring.openDataKey(collection.name, collection.data_key_sealed);
   const candidates: BundleEntry[] = [];
   // 2.
   for (const row of await allEnvVars(db, run.collection)) {
@@ -90,6 +93,7 @@ async function build(
       layer: Layer.LAYER_ENV,
       sensitive: row.sensitive === 1,
       expireTime: undefined,
+      fingerprint: row.fingerprint,
     });
   }
   // 3.
@@ -102,7 +106,12 @@ async function build(
       openValue(keys, providerKeyContext(run.collection, provider), key.credential_sealed),
     ) as Credential;
     for (const e of providerEntries(provider, credential)) {
-      candidates.push({ ...e, layer: Layer.LAYER_PROVIDER, expireTime: undefined });
+      candidates.push({
+        ...e,
+        layer: Layer.LAYER_PROVIDER,
+        expireTime: undefined,
+        fingerprint: fingerprintValue(keys, e.value),
+      });
     }
   }
   // 4.
@@ -110,8 +119,59 @@ async function build(
   // 5.
   const { entries, conflicts } = resolve(candidates, PROVIDER_FORBIDDEN[provider]);
   const unset = inheritedUnset(provider, credential);
-  return { version, entries, files, unset, conflicts, resumeCredential: '', accounts };
+  // 6.
+  const digest = await recordContents(db, collection.name, version, entries, files, deps.now());
+  return {
+    version,
+    entries,
+    files,
+    unset,
+    conflicts,
+    resumeCredential: '',
+    accounts,
+    maxOfflineSeconds: Number(collection.max_offline_s),
+    digest,
+  };
 }
+
+/**
+ * What a bundle carries, without its values: each entry's name, layer and value fingerprint,
+ * and each credential file's path with the fingerprints of the secrets in it, sorted. Its
+ * digest names it; agents quote the digest in their receipts, so "which runs received this
+ * value" is a lookup of the digests whose contents hold it. Recorded once per digest.
+ */
+export type BundleContents = [name: string, layer: string, fingerprint: string][];
+
+async function recordContents(
+  db: Db,
+  collection: string,
+  version: number,
+  entries: readonly BundleEntry[],
+  files: readonly BundleFile[],
+  now: number,
+): Promise<string> {
+  const contents: BundleContents = entries.map((e) => [
+    e.name,
+    LAYER_NAMES[e.layer],
+    e.fingerprint,
+  ]);
+  for (const f of files) {
+    for (const fp of f.secretFingerprints) contents.push([f.path, 'file', fp]);
+  }
+  contents.sort((a, b) => (a.join('\0') < b.join('\0') ? -1 : 1));
+  const text = JSON.stringify(contents);
+  const digest = `b_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
+  await insertBundleContents(db, { collection, digest, version, contents: text, created_at: now });
+  return digest;
+}
+
+export const LAYER_NAMES: Record<Layer, string> = {
+  [Layer.LAYER_UNSPECIFIED]: '',
+  [Layer.LAYER_PROVIDER]: 'provider',
+  [Layer.LAYER_ENV]: 'env',
+  [Layer.LAYER_ACCOUNT]: 'account',
+  [Layer.UNRECOGNIZED]: '',
+};
 
 const BUNDLE_CACHE_SIZE = 256;
 
@@ -201,12 +261,26 @@ async function accountLayer(db: Db, keys: CollectionKeys, run: RunTable, out: Bu
       const value =
         inj.field === 'access_token' ? tokens.access_token : (tokens.extra[inj.field] ?? undefined);
       if (value === undefined) continue;
-      out.push({ name: inj.name, value, layer: Layer.LAYER_ACCOUNT, sensitive: true, expireTime });
+      out.push({
+        name: inj.name,
+        value,
+        layer: Layer.LAYER_ACCOUNT,
+        sensitive: true,
+        expireTime,
+        fingerprint: fingerprintValue(keys, value),
+      });
     }
     for (const inj of config.injection.files) {
       const filled = fillTemplate(inj, { ...tokens, expires_at: expiresAt });
       if (filled === undefined) continue;
-      files.push({ path: inj.path, sensitive: true, account: row.name, ...filled });
+      const secretFingerprints = filled.secrets.map((v) => fingerprintValue(keys, v));
+      files.push({
+        path: inj.path,
+        sensitive: true,
+        account: row.name,
+        ...filled,
+        secretFingerprints,
+      });
     }
   }
   return { files, accounts };

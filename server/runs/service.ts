@@ -17,6 +17,7 @@ import { audit, loadCollection, optionalDate, toDate } from '../services/deps.js
 import type { Db } from '../store/db.js';
 import { getAccount, getOAuthClient } from '../store/oauth.js';
 import { getProviderKey } from '../store/provider-keys.js';
+import { listLeaks } from '../store/reports.js';
 import * as store from '../store/runs.js';
 import type { RunTable, RunState as StoredState } from '../store/schema.js';
 import { quote, resourceName } from '../validate/common.js';
@@ -24,6 +25,7 @@ import type { ClientConfig } from '../validate/oauth.js';
 import { nextPageToken, readPage } from '../validate/pagination.js';
 import type { BundleCache } from './bundle.js';
 import type { DeliveryLog } from './deliveries.js';
+import { listReceiptsOf } from './receipts.js';
 import type { RunKeys } from './run-keys.js';
 import type { ChangeWatcher } from './watcher.js';
 
@@ -73,6 +75,8 @@ export function toRun(row: RunTable, now: number): Run {
     endReason: row.end_reason,
     createdBy: row.created_by,
     deliveredVersion: Number(row.delivered_version),
+    appliedVersion: Number(row.applied_version),
+    leaks: [],
   };
 }
 
@@ -199,6 +203,8 @@ export function runHandlers(deps: RunDeps): Handlers<RunServiceServer> {
         resume_verifier: null,
         resume_prev_verifier: null,
         delivered_version: 0,
+        report_seq: 0,
+        applied_version: 0,
       };
       await db.transaction().execute(async (trx) => {
         await loadCollection(trx, collection);
@@ -222,7 +228,23 @@ export function runHandlers(deps: RunDeps): Handlers<RunServiceServer> {
     async getRun(req, { principal }) {
       const collection = resourceName('collection', req.collection);
       authorizeRuns(principal, collection, false);
-      return { run: toRun(await load(collection, req.id), deps.now()) };
+      const row = await load(collection, req.id);
+      const leaks = (await listLeaks(db, row.id)).map((l) => ({
+        name: l.name,
+        stream: l.stream,
+        count: Number(l.count),
+        fingerprint: l.fingerprint,
+        firstTime: toDate(l.first_at),
+        lastTime: toDate(l.last_at),
+      }));
+      return { run: { ...toRun(row, deps.now()), leaks } };
+    },
+
+    async listReceipts(req, { principal }) {
+      const collection = resourceName('collection', req.collection);
+      authorizeRuns(principal, collection, false);
+      if (req.runId !== '') await load(collection, req.runId);
+      return listReceiptsOf(db, collection, req);
     },
 
     async listRuns(req, { principal }) {

@@ -3,7 +3,7 @@ import type {
   CollectionServiceServer,
 } from '../../proto/gen/runkeys/v1/collections.js';
 import { authorize, requireRoot } from '../auth/principal.js';
-import { conflict } from '../errors.js';
+import { conflict, invalid } from '../errors.js';
 import type { Handlers } from '../grpc/adapter.js';
 import * as store from '../store/collections.js';
 import type { CollectionRow, NewCollectionRow } from '../store/schema.js';
@@ -12,6 +12,12 @@ import { nextPageToken, readPage } from '../validate/pagination.js';
 import { audit, loadCollection, type ServiceDeps, toDate } from './deps.js';
 
 const MAX_DESCRIPTION = 1024;
+/**
+ * A collection's outage limit, in seconds, when it sets one. Under a minute, an agent would
+ * remove its files at nearly every dropped stream: it notices a silent one only after 45 s.
+ */
+const MIN_MAX_OFFLINE_S = 60;
+const MAX_MAX_OFFLINE_S = 7 * 24 * 3600;
 
 function toCollection(row: CollectionRow | NewCollectionRow): Collection {
   return {
@@ -20,11 +26,24 @@ function toCollection(row: CollectionRow | NewCollectionRow): Collection {
     createTime: toDate(row.created_at),
     updateTime: toDate(row.updated_at),
     createdBy: row.created_by,
+    maxOfflineSeconds: Number(row.max_offline_s ?? 0),
   };
 }
 
 function description(value: string): string {
   return noNul('description', maxLength('description', value, MAX_DESCRIPTION));
+}
+
+function maxOffline(seconds: number): number {
+  if (seconds === 0) return 0;
+
+  if (seconds < MIN_MAX_OFFLINE_S || seconds > MAX_MAX_OFFLINE_S) {
+    throw invalid(
+      `"max_offline_seconds" must be 0 (the agent's own --max-offline) or between ` +
+        `${MIN_MAX_OFFLINE_S} and ${MAX_MAX_OFFLINE_S} (a week); got ${seconds}`,
+    );
+  }
+  return seconds;
 }
 
 export function collectionHandlers(deps: ServiceDeps): Handlers<CollectionServiceServer> {
@@ -34,6 +53,7 @@ export function collectionHandlers(deps: ServiceDeps): Handlers<CollectionServic
       requireRoot(principal, 'create collections');
       const name = resourceName('name', req.name);
       const desc = description(req.description);
+      const limit = maxOffline(req.maxOfflineSeconds);
       const row = await db.transaction().execute(async (trx) => {
         if ((await store.getCollection(trx, name)) !== undefined) {
           throw conflict(`collection ${quote(name)} already exists`);
@@ -46,12 +66,14 @@ export function collectionHandlers(deps: ServiceDeps): Handlers<CollectionServic
           created_at: now,
           updated_at: now,
           created_by: principal.tokenId,
+          max_offline_s: limit,
         };
         await store.insertCollection(trx, created);
         await audit(trx, deps, principal, {
           collection: name,
           action: 'collection.create',
           target: name,
+          details: { max_offline_seconds: String(limit) },
         });
         return created;
       });
@@ -79,24 +101,42 @@ export function collectionHandlers(deps: ServiceDeps): Handlers<CollectionServic
       };
     },
 
-    async updateCollection(req, { principal }) {
+    async updateCollection(req, { principal, log }) {
       const name = resourceName('name', req.name);
       authorize(principal, name, 'write');
-      const desc = description(req.description);
-      const row = await db.transaction().execute(async (trx) => {
+      // Unset fields stay as they are; an update that sets none would change nothing.
+      const desc = req.description === undefined ? undefined : description(req.description);
+      const limit =
+        req.maxOfflineSeconds === undefined ? undefined : maxOffline(req.maxOfflineSeconds);
+      if (desc === undefined && limit === undefined) {
+        throw invalid('set "description" or "max_offline_seconds"; the update changes nothing');
+      }
+
+      const { row, limitChanged } = await db.transaction().execute(async (trx) => {
         const current = await loadCollection(trx, name);
-        const updated = { ...current, description: desc, updated_at: deps.now() };
-        await store.updateCollection(trx, name, {
-          description: updated.description,
-          updated_at: updated.updated_at,
-        });
+        const patch = {
+          description: desc ?? current.description,
+          max_offline_s: limit ?? Number(current.max_offline_s),
+          updated_at: deps.now(),
+        };
+        await store.updateCollection(trx, name, patch);
+        // A new limit reaches attached agents in a new bundle, as a layer change does.
+        const changed = patch.max_offline_s !== Number(current.max_offline_s);
         await audit(trx, deps, principal, {
           collection: name,
           action: 'collection.update',
           target: name,
+          details: updatedFields(desc, limit),
+          delivered: changed,
         });
-        return updated;
+        return { row: { ...current, ...patch }, limitChanged: changed };
       });
+      if (limitChanged) {
+        log.info(
+          { collection: name, maxOfflineSeconds: row.max_offline_s },
+          'collection outage limit changed',
+        );
+      }
       return { collection: toCollection(row) };
     },
 
@@ -117,4 +157,15 @@ export function collectionHandlers(deps: ServiceDeps): Handlers<CollectionServic
       return {};
     },
   };
+}
+
+/** An update's audit details: the fields it set, and the new limit (never the description). */
+function updatedFields(
+  desc: string | undefined,
+  limit: number | undefined,
+): Record<string, string> {
+  if (limit === undefined) return { fields: 'description' };
+
+  const fields = desc === undefined ? 'max_offline_seconds' : 'description,max_offline_seconds';
+  return { fields, max_offline_seconds: String(limit) };
 }

@@ -42,6 +42,11 @@ export interface AuditInput {
   target: string;
   fingerprint?: string;
   details?: Record<string, string>;
+  /**
+   * The change alters what the collection's runs receive outside the layers (its outage limit):
+   * bump the version as a layer change does.
+   */
+  delivered?: boolean;
 }
 
 /** Actions that change what a run of the collection receives. */
@@ -49,10 +54,11 @@ const LAYER_ACTIONS = /^(env_var|provider_key|oauth_client|account)\./;
 
 /**
  * Records an admin change; call it inside the transaction that makes the change. A change to a
- * layer also bumps the collection's version, which attached agents follow.
+ * layer (or one marked `delivered`) also bumps the collection's version, which attached agents
+ * follow.
  */
 export async function audit(db: Db, deps: ServiceDeps, actor: Principal, e: AuditInput) {
-  if (LAYER_ACTIONS.test(e.action)) {
+  if (e.delivered === true || LAYER_ACTIONS.test(e.action)) {
     await bumpVersion(db, e.collection);
     deps.changed?.();
   }

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type Updateable } from 'kysely';
 import type { Db } from './db.js';
 import { notifyChange } from './postgres.js';
 import type { CollectionRow, CollectionTable, NewCollectionRow } from './schema.js';
@@ -27,7 +27,10 @@ export async function insertCollection(db: Db, row: NewCollectionRow): Promise<v
 export async function updateCollection(
   db: Db,
   name: string,
-  patch: Partial<Pick<CollectionTable, 'description' | 'updated_at' | 'data_key_sealed'>>,
+  patch: Pick<
+    Updateable<CollectionTable>,
+    'description' | 'updated_at' | 'data_key_sealed' | 'max_offline_s'
+  >,
 ): Promise<void> {
   await db.updateTable('collections').set(patch).where('name', '=', name).execute();
 }

@@ -218,6 +218,62 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0004_reports': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('collections')
+          .addColumn('max_offline_s', 'bigint', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .alterTable('runs')
+          .addColumn('report_seq', 'bigint', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .alterTable('runs')
+          .addColumn('applied_version', 'bigint', (c) => c.notNull().defaultTo(0))
+          .execute();
+        // What each bundle carried (names, layers, value fingerprints), once per digest.
+        await db.schema
+          .createTable('bundle_contents')
+          .addColumn('collection', 'text', (c) =>
+            c.notNull().references('collections.name').onDelete('cascade'),
+          )
+          .addColumn('digest', 'text', (c) => c.notNull())
+          .addColumn('version', 'bigint', (c) => c.notNull())
+          .addColumn('contents', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('bundle_contents_pk', ['collection', 'digest'])
+          .execute();
+        await db.schema
+          .createTable('run_receipts')
+          .addColumn('run_id', 'text', (c) => c.notNull().references('runs.id').onDelete('cascade'))
+          .addColumn('collection', 'text', (c) => c.notNull())
+          .addColumn('version', 'bigint', (c) => c.notNull())
+          .addColumn('digest', 'text', (c) => c.notNull())
+          .addColumn('applied_at', 'bigint', (c) => c.notNull())
+          .addColumn('received_at', 'bigint', (c) => c.notNull())
+          .addColumn('env_file', 'integer', (c) => c.notNull())
+          .addColumn('command', 'integer', (c) => c.notNull())
+          .addPrimaryKeyConstraint('run_receipts_pk', ['run_id', 'version'])
+          .execute();
+        await db.schema
+          .createIndex('run_receipts_collection')
+          .on('run_receipts')
+          .columns(['collection', 'received_at'])
+          .execute();
+        await db.schema
+          .createTable('run_leaks')
+          .addColumn('run_id', 'text', (c) => c.notNull().references('runs.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('stream', 'text', (c) => c.notNull())
+          .addColumn('fingerprint', 'text', (c) => c.notNull())
+          .addColumn('count', 'bigint', (c) => c.notNull())
+          .addColumn('first_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('run_leaks_pk', ['run_id', 'name', 'stream', 'fingerprint'])
+          .execute();
+      },
+    },
   };
 }
 

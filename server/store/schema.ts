@@ -18,6 +18,8 @@ export interface CollectionTable {
   created_at: number;
   updated_at: number;
   created_by: string;
+  /** Agents' outage limit in seconds; 0 leaves each agent's own --max-offline. */
+  max_offline_s: Generated<number>;
 }
 
 export type CollectionRow = Selectable<CollectionTable>;
@@ -164,6 +166,42 @@ export interface RunTable {
   resume_prev_verifier: string | null;
   /** Last bundle version delivered. */
   delivered_version: number;
+  /** Number of the last report taken from the agent (AgentService.Report). */
+  report_seq: number;
+  /** Last bundle version the agent acknowledged applying. */
+  applied_version: number;
+}
+
+/** What one bundle carried: JSON [[name, layer, fingerprint], ...] sorted by name. */
+export interface BundleContentsTable {
+  collection: string;
+  digest: string;
+  version: number;
+  contents: string;
+  created_at: number;
+}
+
+export interface RunReceiptTable {
+  run_id: string;
+  collection: string;
+  version: number;
+  digest: string;
+  /** The agent's clock. */
+  applied_at: number;
+  /** The control plane's clock. */
+  received_at: number;
+  env_file: number;
+  command: number;
+}
+
+export interface RunLeakTable {
+  run_id: string;
+  name: string;
+  stream: string;
+  fingerprint: string;
+  count: number;
+  first_at: number;
+  last_at: number;
 }
 
 export interface RunKeyTable {
@@ -186,4 +224,7 @@ export interface Database {
   audit_events: AuditEventTable;
   runs: RunTable;
   run_keys: RunKeyTable;
+  bundle_contents: BundleContentsTable;
+  run_receipts: RunReceiptTable;
+  run_leaks: RunLeakTable;
 }

@@ -33,6 +33,7 @@ function credentialFile(path: string, token: string): BundleFile {
     sensitive: true,
     account: 'github',
     secrets: [token],
+    secretFingerprints: [`hmac:of-${path}`],
   };
 }
 
@@ -40,13 +41,27 @@ function bundle(version: number, files: BundleFile[]): Bundle {
   return {
     version,
     entries: [
-      { name: 'GH_TOKEN', value: ENV_TOKEN, layer: Layer.LAYER_ACCOUNT, sensitive: true },
-      { name: 'REGION', value: 'eu-west-1-plain', layer: Layer.LAYER_ENV, sensitive: false },
+      {
+        name: 'GH_TOKEN',
+        value: ENV_TOKEN,
+        layer: Layer.LAYER_ACCOUNT,
+        sensitive: true,
+        fingerprint: 'hmac:of-env',
+      },
+      {
+        name: 'REGION',
+        value: 'eu-west-1-plain',
+        layer: Layer.LAYER_ENV,
+        sensitive: false,
+        fingerprint: '',
+      },
     ],
     files,
     unset: [],
     conflicts: [],
     resumeCredential: '',
+    maxOfflineSeconds: 0,
+    digest: '',
     accounts: [{ name: 'github', status: 'connected' }],
   };
 }
@@ -67,10 +82,11 @@ describe('bundleSecrets()', () => {
   it('gives sensitive entries by name and file secrets by account, and no plain value', () => {
     const b = bundle(1, [credentialFile('~/a.json', FILE_TOKEN)]);
     b.files.push({ ...credentialFile('b.json', NEXT_TOKEN), account: '' });
+    // Each with the fingerprint its leak reports name it by.
     expect(bundleSecrets(b)).toEqual([
-      { name: 'GH_TOKEN', value: ENV_TOKEN },
-      { name: 'github', value: FILE_TOKEN },
-      { name: 'b.json', value: NEXT_TOKEN },
+      { name: 'GH_TOKEN', value: ENV_TOKEN, fingerprint: 'hmac:of-env' },
+      { name: 'github', value: FILE_TOKEN, fingerprint: 'hmac:of-~/a.json' },
+      { name: 'b.json', value: NEXT_TOKEN, fingerprint: 'hmac:of-b.json' },
     ]);
   });
 });

@@ -50,6 +50,7 @@ describe('agentConfig() --max-offline and --status-file', () => {
   it('defaults to one hour, and to status.json beside the .env', () => {
     expect(config({})).toMatchObject({
       maxOfflineMs: 3_600_000,
+      maxOfflineExplicit: false,
       statusFile: '/sandbox/env/status.json',
     });
     expect(config({ envFile: 'x/y.env' }).statusFile).toBe('/sandbox/x/status.json');
@@ -59,6 +60,11 @@ describe('agentConfig() --max-offline and --status-file', () => {
   it('takes RUNKEYS_MAX_OFFLINE, and the flag over it', () => {
     expect(config({}, { RUNKEYS_MAX_OFFLINE: '15m' }).maxOfflineMs).toBe(900_000);
     expect(config({ maxOffline: '90s' }, { RUNKEYS_MAX_OFFLINE: '15m' }).maxOfflineMs).toBe(90_000);
+  });
+
+  it('records that either gave it, even at the default, so no collection raises it', () => {
+    expect(config({}, { RUNKEYS_MAX_OFFLINE: '1h' }).maxOfflineExplicit).toBe(true);
+    expect(config({ maxOffline: '3600' }).maxOfflineExplicit).toBe(true);
   });
 
   it.each(['0', '0s', 'soon', '1.5'])('refuses --max-offline %s', (value) => {

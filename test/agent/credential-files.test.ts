@@ -36,7 +36,14 @@ beforeEach(() => {
 const mode = (p: string) => statSync(p).mode & 0o777;
 
 function file(path: string, content = `{"token":"${TOKEN}"}`): BundleFile {
-  return { path, content, sensitive: true, account: 'github', secrets: [TOKEN] };
+  return {
+    path,
+    content,
+    sensitive: true,
+    account: 'github',
+    secrets: [TOKEN],
+    secretFingerprints: [],
+  };
 }
 
 function writer() {

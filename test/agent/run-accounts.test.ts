@@ -30,7 +30,15 @@ describe('runAgent() with connected accounts', () => {
     mkdirSync(work);
     const bundle: Bundle = {
       version: 1,
-      entries: [{ name: 'GH_TOKEN', value: TOKEN, layer: Layer.LAYER_ACCOUNT, sensitive: true }],
+      entries: [
+        {
+          name: 'GH_TOKEN',
+          value: TOKEN,
+          layer: Layer.LAYER_ACCOUNT,
+          sensitive: true,
+          fingerprint: '',
+        },
+      ],
       files: [
         {
           path: '~/.config/gh/hosts.json',
@@ -38,11 +46,14 @@ describe('runAgent() with connected accounts', () => {
           sensitive: true,
           account: 'github',
           secrets: [TOKEN],
+          secretFingerprints: [],
         },
       ],
       unset: [],
       conflicts: [],
       resumeCredential: '',
+      maxOfflineSeconds: 0,
+      digest: '',
       // Due at once: the margin (5 s) is longer than the time left.
       accounts: [{ name: 'github', status: 'connected', expireTime: new Date(Date.now() + 3000) }],
     };
@@ -72,8 +83,8 @@ describe('runAgent() with connected accounts', () => {
     expect(existedAtUpdate).toEqual([false]);
     expect(registered).toEqual([
       [
-        { name: 'GH_TOKEN', value: TOKEN },
-        { name: 'github', value: TOKEN },
+        { name: 'GH_TOKEN', value: TOKEN, fingerprint: '' },
+        { name: 'github', value: TOKEN, fingerprint: '' },
       ],
     ]);
     expect(readFileSync(file, 'utf8')).toContain(TOKEN);

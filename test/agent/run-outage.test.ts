@@ -7,7 +7,7 @@ import type { AgentConfig } from '../../agent/config.js';
 import type { OutputStage } from '../../agent/output.js';
 import { type AgentIo, runAgent } from '../../agent/run.js';
 import type { AgentStatus } from '../../agent/status-file.js';
-import { type Bundle, Layer } from '../../proto/gen/runkeys/v1/runs.js';
+import { Bundle, Layer } from '../../proto/gen/runkeys/v1/runs.js';
 import { readIfExists, waitFor } from '../helpers/wait.js';
 import { captureLog, WARN } from './log-capture.js';
 import { configFor, type StandIn, standIn } from './stand-in.js';
@@ -36,8 +36,8 @@ function sandbox() {
   return { ...dirs, file: join(dirs.home, '.config', 'gh', 'hosts.json') };
 }
 
-function bundle(version: number, token: string, expireTime: Date): Bundle {
-  return {
+function bundle(version: number, token: string, expireTime: Date, maxOfflineSeconds = 0): Bundle {
+  return Bundle.fromPartial({
     version,
     entries: [
       { name: 'GH_TOKEN', value: token, layer: Layer.LAYER_ACCOUNT, sensitive: true, expireTime },
@@ -56,7 +56,8 @@ function bundle(version: number, token: string, expireTime: Date): Bundle {
     conflicts: [],
     resumeCredential: '',
     accounts: [{ name: 'github', status: 'connected', expireTime }],
-  };
+    maxOfflineSeconds,
+  });
 }
 
 function start(config: AgentConfig) {
@@ -107,7 +108,7 @@ describe('runAgent() while the control plane is unreachable', () => {
       envFile: config.envFile,
     });
     expect(statSync(config.statusFile).mode & 0o777).toBe(0o600);
-    // Heartbeats are contact: the status moves with them.
+    // Sealed heartbeats are contact: the status moves with them.
     await waitFor(
       () => (agent.status()?.lastContactTime ?? '') > attached.lastContactTime,
       5000,
@@ -194,4 +195,81 @@ describe('runAgent() while the control plane is unreachable', () => {
     expect(agent.status()?.state).toBe('revoked');
     expect(existsSync(config.envFile)).toBe(false);
   });
+});
+
+describe('runAgent() and the outage limit a bundle carries', () => {
+  it('replaces the default, follows updates, and sets the deadline', async () => {
+    const box = sandbox();
+    const later = new Date(Date.now() + HOUR);
+    const plane = await standIn({ runId: RUN_ID, bundle: bundle(1, TOKEN, later, 7200) });
+    cp = plane;
+    const config = configFor(plane, RUN_ID, box);
+    const agent = start(config);
+    expect((await agent.inState('attached')).maxOfflineSeconds).toBe(7200);
+
+    plane.update(bundle(2, TOKEN, later, 1));
+    await waitFor(() => agent.status()?.maxOfflineSeconds === 1, 5000, 'the new limit');
+    plane.stop();
+    const offline = await agent.inState('offline');
+    expect(Date.parse(offline.deadlineTime ?? '')).toBe(Date.parse(offline.lastContactTime) + 1000);
+    await agent.inState('expired');
+    expect(existsSync(config.envFile)).toBe(false);
+
+    await plane.start();
+    await agent.inState('attached', 20_000);
+  });
+
+  it('never raises an --max-offline given explicitly', async () => {
+    const box = sandbox();
+    const later = new Date(Date.now() + HOUR);
+    const plane = await standIn({ runId: RUN_ID, bundle: bundle(1, TOKEN, later, 3600) });
+    cp = plane;
+    const config = configFor(plane, RUN_ID, box, { maxOfflineMs: 2000, maxOfflineExplicit: true });
+    const agent = start(config);
+    expect((await agent.inState('attached')).maxOfflineSeconds).toBe(2);
+
+    plane.update(bundle(2, TOKEN, later, 1));
+    await waitFor(() => agent.status()?.maxOfflineSeconds === 1, 5000, 'the shorter limit');
+    plane.update(bundle(3, TOKEN, later, 0));
+    await waitFor(() => agent.status()?.version === 3, 5000, 'version 3');
+    expect(agent.status()?.maxOfflineSeconds).toBe(2);
+  });
+});
+
+describe('runAgent() and forged heartbeats', () => {
+  // Regression: unsealed heartbeats counted as contact, so a man in the middle could keep an
+  // agent serving past --max-offline while dropping its revocation.
+  it.each(['foreign-key', 'garbage'] as const)(
+    'neither counts a %s heartbeat as contact nor moves the deadline',
+    async (forgery) => {
+      const box = sandbox();
+      const plane = await standIn({
+        runId: RUN_ID,
+        bundle: bundle(1, TOKEN, new Date(Date.now() + HOUR)),
+        heartbeatMs: 50,
+      });
+      cp = plane;
+      const config = configFor(plane, RUN_ID, box, {
+        maxOfflineMs: 1000,
+        maxOfflineExplicit: true,
+      });
+      const agent = start(config);
+      await agent.inState('attached');
+
+      plane.intercept(forgery);
+      const offline = await agent.inState('offline');
+      const expired = await agent.inState('expired');
+      expect(expired.lastContactTime).toBe(offline.lastContactTime);
+      expect(Date.parse(expired.deadlineTime ?? '')).toBe(
+        Date.parse(offline.lastContactTime) + 1000,
+      );
+      expect(existsSync(config.envFile)).toBe(false);
+      expect(existsSync(box.file)).toBe(false);
+      // The forged streams were taken and dropped: the agent kept trying.
+      expect(plane.attaches.length).toBeGreaterThan(1);
+      expect(agent.lines.map((l) => l.msg)).toContain(
+        'bundle could not be opened; dropping the stream',
+      );
+    },
+  );
 });

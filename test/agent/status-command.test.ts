@@ -53,7 +53,7 @@ describe('describeStatus()', () => {
       [
         'attached: on a live stream to the control plane',
         'run run_00000000000000ac, version 3 received 5m12s ago',
-        'last contact 4s ago, --max-offline 1h',
+        'last contact 4s ago, max offline 1h',
         'account github: connected, token expires in 12m',
         'account slack: refresh_failing, token expired 1m5s ago, removed',
         'account jira: connected, token without an expiry',
@@ -72,7 +72,7 @@ describe('describeStatus()', () => {
       'offline: control plane unreachable for 42s; serving the .env and credential files; ' +
         'they go in 58m58s',
       'run run_00000000000000ac, version 3 received 5m12s ago',
-      'last contact 1m2s ago, --max-offline 1h',
+      'last contact 1m2s ago, max offline 1h',
     ]);
   });
 

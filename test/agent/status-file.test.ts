@@ -12,9 +12,9 @@ const TOKEN = 'gho_statustoken0123456789abcdef';
 const input = (state: 'attached' | 'offline') => ({
   runId: 'run_00000000000000ad',
   envFile: '/sandbox/env/.env',
-  maxOfflineMs: 60_000,
   outage: {
     state,
+    maxOfflineMs: 60_000,
     lastContact: NOW - 20_000,
     offlineSince: state === 'offline' ? NOW - 10_000 : undefined,
     deadline: state === 'offline' ? NOW + 40_000 : undefined,
@@ -23,12 +23,22 @@ const input = (state: 'attached' | 'offline') => ({
     receivedAt: NOW - 90_000,
     bundle: {
       version: 7,
-      entries: [{ name: 'GH_TOKEN', value: TOKEN, layer: Layer.LAYER_ACCOUNT, sensitive: true }],
+      entries: [
+        {
+          name: 'GH_TOKEN',
+          value: TOKEN,
+          layer: Layer.LAYER_ACCOUNT,
+          sensitive: true,
+          fingerprint: '',
+        },
+      ],
       files: [],
       unset: [],
       conflicts: [],
       resumeCredential: '',
       accounts: [{ name: 'github', status: 'connected', expireTime: new Date(NOW - 1) }],
+      maxOfflineSeconds: 0,
+      digest: '',
     },
   },
 });

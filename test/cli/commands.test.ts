@@ -47,8 +47,58 @@ describe('runkeys collections create NAME', () => {
     const res = await rk(['collections', 'create', 'shop']);
     expect([res.code, res.stderr]).toEqual([0, '']);
     const [head, row] = res.stdout.split('\n');
-    expect(head).toBe('NAME  DESCRIPTION  CREATED');
-    expect(row).toMatch(/^shop {2}- {12}\d{4}-\d\d-\d\dT/);
+    expect(head).toBe('NAME  DESCRIPTION  MAX OFFLINE  CREATED');
+    expect(row).toMatch(/^shop {2}- {12}- {12}\d{4}-\d\d-\d\dT/);
+  });
+});
+
+describe('runkeys collections create|update NAME --max-offline DURATION', () => {
+  const json = (res: { stdout: string }) => JSON.parse(res.stdout) as Record<string, unknown>;
+
+  it('creates a collection with a max offline, which get and list show', async () => {
+    const res = await rk(['collections', 'create', 'offline', '--max-offline', '15m']);
+    expect([res.code, res.stderr]).toEqual([0, '']);
+    expect(res.stdout.split('\n')[1]).toMatch(/^offline {2}- {12}15m {10}\d{4}-/);
+
+    const got = await rk(['collections', 'get', 'offline', '--json']);
+    expect(json(got)).toMatchObject({ name: 'offline', maxOfflineSeconds: 900 });
+    const list = JSON.parse((await rk(['collections', 'list', '--json'])).stdout) as unknown[];
+    expect(list).toContainEqual(expect.objectContaining({ name: 'shop', maxOfflineSeconds: 0 }));
+  });
+
+  it('changes the max offline alone, and 0 resets it', async () => {
+    await rk(['collections', 'update', 'offline', '--description', 'kept']);
+    const res = await rk(['collections', 'update', 'offline', '--max-offline', '2h', '--json']);
+    expect(json(res)).toMatchObject({ description: 'kept', maxOfflineSeconds: 7200 });
+
+    const reset = await rk(['collections', 'update', 'offline', '--max-offline', '0', '--json']);
+    expect(json(reset)).toMatchObject({ description: 'kept', maxOfflineSeconds: 0 });
+  });
+
+  it('refuses an update without a field to change, with exit code 2', async () => {
+    const res = await rk(['collections', 'update', 'offline']);
+    expect([res.code, res.stderr]).toEqual([
+      2,
+      'runkeys: collections update needs --description or --max-offline\n',
+    ]);
+  });
+
+  it('refuses a duration it cannot read, with exit code 2', async () => {
+    const res = await rk(['collections', 'update', 'offline', '--max-offline', '1d']);
+    expect([res.code, res.stderr]).toEqual([
+      2,
+      'runkeys: --max-offline must be a duration such as 90s, 15m, 1h or 3600, ' +
+        "or 0 for the agent's own; got 1d\n",
+    ]);
+  });
+
+  it('passes on the control plane refusing a limit under a minute', async () => {
+    const res = await rk(['collections', 'create', 'brief', '--max-offline', '30s']);
+    expect([res.code, res.stderr]).toEqual([
+      13,
+      'runkeys: INVALID_ARGUMENT: "max_offline_seconds" must be 0 (the agent\'s own ' +
+        '--max-offline) or between 60 and 604800 (a week); got 30\n',
+    ]);
   });
 });
 

@@ -64,7 +64,11 @@ describe('runkeys server, second start on the same data dir', () => {
 
   it('accepts the root token of the first start', async () => {
     const res = await runCli(['collections', 'list'], { env: cliEnv(srv.address, rootToken) });
-    expect([res.code, res.stdout, res.stderr]).toEqual([0, 'NAME  DESCRIPTION  CREATED\n', '']);
+    expect([res.code, res.stdout, res.stderr]).toEqual([
+      0,
+      'NAME  DESCRIPTION  MAX OFFLINE  CREATED\n',
+      '',
+    ]);
   });
 
   it('stops gracefully on SIGTERM with exit code 0, with a client still connected', async () => {

@@ -35,6 +35,8 @@ import {
   Layer,
   RefreshAccountRequest,
   RefreshAccountStatement,
+  ReportRequest,
+  ReportStatement,
 } from '../../proto/gen/runkeys/v1/runs.js';
 import {
   type AgentKeys,
@@ -86,7 +88,15 @@ let cp: ControlPlane;
 let pending: PendingRun[];
 let endedRun: string;
 /** A run a well-behaved agent attached to; its stream stays open for the whole file. */
-let attached: { id: string; keys: AgentKeys; shared: Uint8Array; stream: AttachStream };
+let attached: {
+  id: string;
+  keys: AgentKeys;
+  shared: Uint8Array;
+  stream: AttachStream;
+  version: number;
+  digest: string;
+  fingerprint: string;
+};
 let before: StoreSnapshot;
 
 const pendingRunOf = (res: CreateRunResponse): PendingRun => ({
@@ -98,7 +108,16 @@ const pendingRunOf = (res: CreateRunResponse): PendingRun => ({
 const snapshot = () => withoutBookkeeping(snapshotStore(srv.dataDir));
 
 beforeAll(async () => {
-  srv = await startTestServer({ refresh: { sweepMs: DAY_MS } });
+  srv = await startTestServer({
+    refresh: { sweepMs: DAY_MS },
+    // Reports are fuzzed here, not rate limited.
+    limits: {
+      adminWritesPerSecond: 1e6,
+      adminWriteBurst: 1e6,
+      reportsPerSecond: 1e6,
+      reportBurst: 1e6,
+    },
+  });
   rpc = new Rpc(srv.address);
   cp = controlPlane(srv.address, srv.rootToken);
   await createCollection(rpc, srv.rootToken, WORLD_COLLECTION);
@@ -116,8 +135,20 @@ beforeAll(async () => {
     cp.agent,
     attachRequest({ runId: run.id, credential: run.secret, keys }),
   );
-  await stream.next();
-  attached = { id: run.id, keys, shared: sharedKey(run.serverKey, keys.secretKey), stream };
+  const first = Envelope.decode(
+    openWith(await stream.next(), sharedKey(run.serverKey, keys.secretKey)),
+  );
+  if (first.body?.$case !== 'bundle') throw new Error('the first message is a bundle');
+  const bundle = first.body.value;
+  attached = {
+    id: run.id,
+    keys,
+    shared: sharedKey(run.serverKey, keys.secretKey),
+    stream,
+    version: bundle.version,
+    digest: bundle.digest,
+    fingerprint: bundle.entries.find((e) => e.sensitive)!.fingerprint,
+  };
   before = snapshot();
 });
 
@@ -327,6 +358,106 @@ describe('RefreshAccount with fuzzed inputs', () => {
   });
 });
 
+describe('Report with fuzzed inputs', () => {
+  const send = (req: ReportRequest) =>
+    sendBytes(
+      rpc,
+      AgentServiceService.report.path,
+      Buffer.from(ReportRequest.encode(req).finish()),
+      undefined,
+      DEADLINE_MS,
+    );
+  const sealedRequest = (runId: string, sealed: Sealed) =>
+    ReportRequest.fromPartial({
+      runId,
+      nonce: Buffer.from(sealed.nonce),
+      box: Buffer.from(sealed.box),
+    });
+
+  it('refuses random run ids, nonces and boxes, sealed garbage and stale statements', async () => {
+    const runIdArb = fc.oneof(
+      { weight: 1, arbitrary: fuzzString() },
+      { weight: 1, arbitrary: hex16 },
+      { weight: 3, arbitrary: fc.constantFrom(attached.id, endedRun, pending[1]!.id) },
+    );
+    const body = fc.oneof(
+      fc.record({ nonce: fc.oneof(bytesArb(40), bytesArb(24, 24)), box: bytesArb(200) }),
+      bytesArb(200).map((plain) => sealWith(plain, attached.shared)),
+      fc
+        .record({
+          time: fc.oneof(
+            fc.date({ max: new Date(Date.now() - 5 * 60_000), noInvalidDate: true }),
+            fc.date({ min: new Date(Date.now() + 5 * 60_000), noInvalidDate: true }),
+            fc.constant(undefined),
+          ),
+          sequence: int64Arb,
+        })
+        .map(({ time, sequence }) =>
+          sealWith(
+            ReportStatement.encode({
+              runId: attached.id,
+              time,
+              sequence,
+              receipts: [],
+              leaks: [],
+            }).finish(),
+            attached.shared,
+          ),
+        ),
+    );
+    await fc.assert(
+      fc.asyncProperty(runIdArb, body, async (runId, sealed) => {
+        expectRefused('Report', await send(sealedRequest(runId, sealed)));
+      }),
+      fuzzParameters(60),
+    );
+  });
+
+  it('answers any contents of a recent sealed report with OK or a clear refusal', async () => {
+    const receiptArb = fc.record({
+      version: fc.oneof(int64Arb, fc.constant(attached.version)),
+      digest: fc.oneof(fuzzString(), fc.constant(attached.digest)),
+      applyTime: fc.oneof(fc.date(), fc.constant(undefined), fc.constant(new Date())),
+      envFileWritten: fc.boolean(),
+      commandStarted: fc.boolean(),
+    });
+    const leakArb = fc.record({
+      name: fc.oneof(fuzzString(), fc.constant('API_TOKEN')),
+      stream: fc.oneof(fuzzString(), fc.constantFrom('stdout', 'stderr', 'trajectory')),
+      count: int64Arb,
+      fingerprint: fc.oneof(fuzzString(), fc.constant(attached.fingerprint)),
+      firstTime: fc.constant(undefined),
+      lastTime: fc.constant(undefined),
+    });
+    let sequence = 1_000;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(receiptArb, { maxLength: 3 }),
+        fc.array(leakArb, { maxLength: 3 }),
+        fc.boolean(),
+        async (receipts, leaks, fresh) => {
+          if (fresh) sequence += 1;
+          const plain = ReportStatement.encode({
+            runId: attached.id,
+            time: new Date(),
+            sequence,
+            receipts,
+            leaks,
+          }).finish();
+          const out = await send(sealedRequest(attached.id, sealWith(plain, attached.shared)));
+          if (out.code === status.OK) {
+            before = snapshot();
+            return;
+          }
+          expect(out.code, out.details).toBe(status.INVALID_ARGUMENT);
+          expectRefused('Report', out);
+        },
+      ),
+      fuzzParameters(80),
+    );
+  });
+});
+
 describe('the bundle opener', () => {
   it('throws BundleError for any nonce and box under any key', () => {
     fc.assert(
@@ -388,6 +519,7 @@ function agentConfigFor(addr: string, serverKey: Uint8Array): AgentConfig {
     waitMs: 2_000,
     onRevoke: 'leave',
     maxOfflineMs: 60_000,
+    maxOfflineExplicit: true,
     statusFile: `${tmpdir()}/runkeys-fuzz-unused-status.json`,
     command: [],
   };
@@ -587,6 +719,7 @@ describe("the agent's receive path", () => {
                 ),
               );
             await session.run();
+            session.close();
             const last = events.at(-1);
             expect(last).toEqual({
               kind: 'fatal',

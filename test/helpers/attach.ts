@@ -45,7 +45,11 @@ export function attachRequest(s: AttachSpec): AttachRequest {
 export const secretOf = (base64url: string): Uint8Array => Buffer.from(base64url, 'base64url');
 export const keyOf = (base64: string): Uint8Array => Buffer.from(base64, 'base64');
 
-/** One Attach stream, read message by message; heartbeats are skipped. */
+/**
+ * One Attach stream, read message by message. Heartbeats are sealed too, so they come out of
+ * next() like any other message, every 15 s: a test that reads for longer opens each and skips
+ * them (LightAgent does).
+ */
 export class AttachStream {
   private readonly sealed: SealedMessage[] = [];
   private waiter: (() => void) | undefined;

@@ -1,4 +1,6 @@
-import { status } from '@grpc/grpc-js';
+import { credentials, status } from '@grpc/grpc-js';
+import { reportRequest } from '../../agent/report.js';
+import { openWith, sharedKey } from '../../common/sealing.js';
 import { AdminTokenServiceService } from '../../proto/gen/runkeys/v1/admin.js';
 import { CollectionServiceService } from '../../proto/gen/runkeys/v1/collections.js';
 import { EnvVarServiceService } from '../../proto/gen/runkeys/v1/env_vars.js';
@@ -8,12 +10,15 @@ import {
 } from '../../proto/gen/runkeys/v1/oauth.js';
 import { ProviderKeyServiceService } from '../../proto/gen/runkeys/v1/provider_keys.js';
 import {
+  AgentServiceClient,
   CreateRunRequest,
+  Envelope,
   GetRunRequest,
   RunServiceService,
   RunState,
 } from '../../proto/gen/runkeys/v1/runs.js';
 import type { Targets } from '../server/isolation-cases.js';
+import { AttachStream, agentKeys, attachRequest, bundleOf, keyOf, secretOf } from './attach.js';
 import { bearer, type Rpc } from './rpc.js';
 import {
   createCollection,
@@ -61,6 +66,46 @@ async function newRun(rpc: Rpc, root: string): Promise<string> {
   return res.run!.id;
 }
 
+/**
+ * A run whose agent attached and acknowledged its bundle, so the receipts list has a row (and
+ * a page token to forge).
+ */
+async function acknowledgedRun(rpc: Rpc, root: string): Promise<void> {
+  const created = await rpc.raw(
+    RunServiceService.createRun,
+    CreateRunRequest.fromPartial({
+      collection: WORLD_COLLECTION,
+      runtime: { provider: 'anthropic' },
+    }),
+    bearer(root),
+  );
+  const runId = created.run!.id;
+  const keys = agentKeys();
+  const agent = new AgentServiceClient(rpc.address, credentials.createInsecure());
+  const stream = new AttachStream(
+    agent,
+    attachRequest({ runId, credential: secretOf(created.bootstrapSecret), keys }),
+  );
+  try {
+    const shared = sharedKey(keyOf(created.serverPublicKey), keys.secretKey);
+    const bundle = bundleOf(Envelope.decode(openWith(await stream.next(), shared)));
+    const receipt = {
+      version: bundle.version,
+      digest: bundle.digest,
+      applyTime: new Date(),
+      envFileWritten: true,
+      commandStarted: false,
+    };
+    const req = reportRequest(runId, { sequence: 1, receipts: [receipt], leaks: [] }, shared);
+    await new Promise<void>((resolve, reject) =>
+      agent.report(req, (err) => (err === null ? resolve() : reject(err))),
+    );
+  } finally {
+    stream.cancel();
+    agent.close();
+  }
+}
+
 /** A token's first call stamps last_used_at; make it now, before any snapshot. */
 async function stamp(rpc: Rpc, tokens: Record<ScopedRole, IssuedToken>): Promise<void> {
   for (const t of Object.values(tokens)) {
@@ -78,6 +123,7 @@ export async function seedWorld(rpc: Rpc, root: string): Promise<FuzzWorld> {
     viewer: await issueToken(rpc, root, c, 'viewer'),
   };
   await stamp(rpc, tokens);
+  await acknowledgedRun(rpc, root);
   return {
     tokens,
     targets: {

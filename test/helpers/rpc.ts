@@ -52,7 +52,7 @@ export function bearer(token: string | undefined): Metadata {
 export class Rpc {
   readonly client: Client;
 
-  constructor(address: string) {
+  constructor(readonly address: string) {
     this.client = new Client(address, credentials.createInsecure());
   }
 

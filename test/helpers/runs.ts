@@ -24,7 +24,7 @@ export function controlPlane(address: string, token: string) {
     createCollection: (name: string) =>
       call(
         admin.collections.createCollection.bind(admin.collections),
-        { name, description: '' },
+        { name, description: '', maxOfflineSeconds: 0 },
         token,
       ),
     setProvider: (collection: string, provider: string, credential: Partial<ProviderCredential>) =>

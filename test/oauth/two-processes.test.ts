@@ -39,7 +39,7 @@ beforeAll(async () => {
   const t = a.rootToken;
   await call(
     clientsA.collections.createCollection.bind(clientsA.collections),
-    { name: 'acme', description: '' },
+    { name: 'acme', description: '', maxOfflineSeconds: 0 },
     t,
   );
   await call(

@@ -232,6 +232,8 @@ describe('openFrom()', () => {
           unset: [],
           conflicts: [],
           resumeCredential: '',
+          maxOfflineSeconds: 0,
+          digest: '',
         },
       },
     }).finish();

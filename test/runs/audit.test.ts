@@ -51,7 +51,9 @@ const ofAction = (action: string) => events.filter((e) => e.action === action);
 
 describe("A run's audit trail", () => {
   it('holds creation, attach, two deliveries, end and revocation, in that order', () => {
-    expect(events.map((e) => e.action)).toEqual([
+    // Receipts come whenever the agent's report goes; they have their own test.
+    const lifecycle = events.filter((e) => e.action !== 'run.receipt');
+    expect(lifecycle.map((e) => e.action)).toEqual([
       'run.create',
       'run.attach',
       'run.deliver',
@@ -59,6 +61,16 @@ describe("A run's audit trail", () => {
       'run.end',
       'run.revoke',
     ]);
+  });
+
+  it("records the agent's receipt of both versions", async () => {
+    const run = await cp.getRun('acme', runId);
+    const receipts = ofAction('run.receipt').map((e) => [e.actor, e.details.version]);
+    expect(receipts).toEqual([
+      [runId, String(run.deliveredVersion - 1)],
+      [runId, String(run.deliveredVersion)],
+    ]);
+    expect(run.appliedVersion).toBe(run.deliveredVersion);
   });
 
   it('records the attach as the run itself', () => {

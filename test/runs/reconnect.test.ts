@@ -12,6 +12,7 @@ import {
 } from '../helpers/agent.js';
 import { cliEnv, runCli } from '../helpers/cli.js';
 import { type ControlPlane, controlPlane, sandboxVariables } from '../helpers/runs.js';
+import { call } from '../helpers/server.js';
 import { type ServerProcess, spawnServer } from '../helpers/server-process.js';
 import { readIfExists, waitFor } from '../helpers/wait.js';
 
@@ -88,6 +89,30 @@ describe('Reconnect after the control plane restarts', () => {
   it('lets the command finish with exit code 0, as if nothing happened', async () => {
     writeFileSync(sandbox.go, '');
     expect(await agent.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('has receipts for the bundle before the restart and the update after it', async () => {
+    const res = await call(
+      cp.runs.listReceipts.bind(cp.runs),
+      {
+        collection: 'acme',
+        runId,
+        name: 'FLAG',
+        fingerprint: '',
+        version: 0,
+        pageSize: 0,
+        pageToken: '',
+      },
+      cp.token,
+    );
+    const fps = (await cp.auditOf('acme', 'FLAG')).map((e) => e.fingerprint);
+    // Newest first: the update after the restart, then the first bundle (which started the
+    // command).
+    expect(res.receipts.map((r) => [r.fingerprint, r.commandStarted])).toEqual([
+      [fps.at(-1), false],
+      [fps.at(-2), true],
+    ]);
+    expect(res.receipts[0]!.version).toBeGreaterThan(res.receipts[1]!.version);
   });
 
   it("passes the command's output through whole: every tick in order, then done", () => {

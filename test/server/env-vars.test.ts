@@ -18,7 +18,7 @@ beforeAll(async () => {
   api = adminClients(srv.address);
   await call(
     api.collections.createCollection.bind(api.collections),
-    { name: 'acme', description: '' },
+    { name: 'acme', description: '', maxOfflineSeconds: 0 },
     srv.rootToken,
   );
 });

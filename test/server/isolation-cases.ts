@@ -77,7 +77,7 @@ export const CASES: Record<string, Record<string, Entry>> = {
       },
     },
     updateCollection: {
-      request: (t) => ({ name: t.collection, description: 'mine' }),
+      request: (t) => ({ name: t.collection, description: 'mine', maxOfflineSeconds: 3600 }),
       other: scoped,
     },
     deleteCollection: {
@@ -166,6 +166,11 @@ export const CASES: Record<string, Record<string, Entry>> = {
       other: scoped,
       mixed: (own, other) => ({ ...at(own), id: other.runId }),
     },
+    listReceipts: {
+      request: at,
+      other: scoped,
+      mixed: (own, other) => ({ ...at(own), runId: other.runId }),
+    },
   },
   'runkeys.v1.AgentService': {
     attach: {
@@ -177,6 +182,11 @@ export const CASES: Record<string, Record<string, Entry>> = {
       exempt:
         'takes no bearer token: the request is sealed with the agent key the run is bound to, ' +
         'which test/oauth/refresh-ask.test.ts covers',
+    },
+    report: {
+      exempt:
+        'takes no bearer token: the request is sealed with the agent key the run is bound to, ' +
+        'which test/runs/reports.test.ts covers',
     },
   },
 };

@@ -15,6 +15,9 @@ const key = (provider: string, credential: object) =>
 const bedrock = (credential: object) => key('bedrock', { region: 'us-east-1', ...credential });
 const PROVIDERS = 'anthropic, openai, bedrock, openrouter, gemini, vllm';
 const BEDROCK_SHAPES = 'either access_key_id and secret_access_key, or bearer_token';
+const maxOffline = (seconds: number) =>
+  `"max_offline_seconds" must be 0 (the agent's own --max-offline) or between 60 and 604800 ` +
+  `(a week); got ${seconds}`;
 const BAD_PAGE_TOKEN =
   '"page_token" must be the next_page_token of this same list; start again without it';
 
@@ -48,6 +51,24 @@ const CASES: MalformedCase[] = [
     call: req(Collections.updateCollection, { name: 'acme', description: 'd'.repeat(1025) }),
     code: INVALID_ARGUMENT,
     details: '"description" must be at most 1024 characters; got 1025',
+  },
+  ...[-1, 59, 604_801].map((seconds) => ({
+    what: `a max offline of ${seconds} seconds`,
+    call: req(Collections.createCollection, { name: 'fresh', maxOfflineSeconds: seconds }),
+    code: INVALID_ARGUMENT,
+    details: maxOffline(seconds),
+  })),
+  {
+    what: 'an update to a max offline over a week',
+    call: req(Collections.updateCollection, { name: 'acme', maxOfflineSeconds: 604_801 }),
+    code: INVALID_ARGUMENT,
+    details: maxOffline(604_801),
+  },
+  {
+    what: 'an update that sets nothing',
+    call: req(Collections.updateCollection, { name: 'acme' }),
+    code: INVALID_ARGUMENT,
+    details: 'set "description" or "max_offline_seconds"; the update changes nothing',
   },
   {
     what: 'a variable name that starts with a digit',

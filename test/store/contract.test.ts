@@ -77,6 +77,8 @@ const run = (id: string, over: Partial<RunTable> = {}): RunTable => ({
   resume_verifier: null,
   resume_prev_verifier: null,
   delivered_version: 0,
+  report_seq: 0,
+  applied_version: 0,
   ...over,
 });
 

@@ -34,11 +34,18 @@ export interface Collection {
     | undefined;
   /** Id of the admin token that created the collection. */
   createdBy: string;
+  /**
+   * How long the collection's agents keep serving what they hold while the control plane is
+   * unreachable, in seconds; 0 means the agent's own --max-offline (default one hour).
+   */
+  maxOfflineSeconds: number;
 }
 
 export interface CreateCollectionRequest {
   name: string;
   description: string;
+  /** 0, or 60 to 604800 (a week). */
+  maxOfflineSeconds: number;
 }
 
 export interface CreateCollectionResponse {
@@ -67,7 +74,12 @@ export interface ListCollectionsResponse {
 
 export interface UpdateCollectionRequest {
   name: string;
-  description: string;
+  /** Unset leaves the description as it is. */
+  description?:
+    | string
+    | undefined;
+  /** Unset leaves it as it is; 0 goes back to the agent's own --max-offline. */
+  maxOfflineSeconds?: number | undefined;
 }
 
 export interface UpdateCollectionResponse {
@@ -82,7 +94,14 @@ export interface DeleteCollectionResponse {
 }
 
 function createBaseCollection(): Collection {
-  return { name: "", description: "", createTime: undefined, updateTime: undefined, createdBy: "" };
+  return {
+    name: "",
+    description: "",
+    createTime: undefined,
+    updateTime: undefined,
+    createdBy: "",
+    maxOfflineSeconds: 0,
+  };
 }
 
 export const Collection: MessageFns<Collection> = {
@@ -101,6 +120,9 @@ export const Collection: MessageFns<Collection> = {
     }
     if (message.createdBy !== "") {
       writer.uint32(42).string(message.createdBy);
+    }
+    if (message.maxOfflineSeconds !== 0) {
+      writer.uint32(48).int64(message.maxOfflineSeconds);
     }
     return writer;
   },
@@ -158,6 +180,14 @@ export const Collection: MessageFns<Collection> = {
             message.createdBy = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.maxOfflineSeconds = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -189,6 +219,11 @@ export const Collection: MessageFns<Collection> = {
         : isSet(object.created_by)
         ? globalThis.String(object.created_by)
         : "",
+      maxOfflineSeconds: isSet(object.maxOfflineSeconds)
+        ? globalThis.Number(object.maxOfflineSeconds)
+        : isSet(object.max_offline_seconds)
+        ? globalThis.Number(object.max_offline_seconds)
+        : 0,
     };
   },
 
@@ -209,6 +244,9 @@ export const Collection: MessageFns<Collection> = {
     if (message.createdBy !== "") {
       obj.createdBy = message.createdBy;
     }
+    if (message.maxOfflineSeconds !== 0) {
+      obj.maxOfflineSeconds = Math.round(message.maxOfflineSeconds);
+    }
     return obj;
   },
 
@@ -222,12 +260,13 @@ export const Collection: MessageFns<Collection> = {
     message.createTime = object.createTime ?? undefined;
     message.updateTime = object.updateTime ?? undefined;
     message.createdBy = object.createdBy ?? "";
+    message.maxOfflineSeconds = object.maxOfflineSeconds ?? 0;
     return message;
   },
 };
 
 function createBaseCreateCollectionRequest(): CreateCollectionRequest {
-  return { name: "", description: "" };
+  return { name: "", description: "", maxOfflineSeconds: 0 };
 }
 
 export const CreateCollectionRequest: MessageFns<CreateCollectionRequest> = {
@@ -237,6 +276,9 @@ export const CreateCollectionRequest: MessageFns<CreateCollectionRequest> = {
     }
     if (message.description !== "") {
       writer.uint32(18).string(message.description);
+    }
+    if (message.maxOfflineSeconds !== 0) {
+      writer.uint32(24).int64(message.maxOfflineSeconds);
     }
     return writer;
   },
@@ -270,6 +312,14 @@ export const CreateCollectionRequest: MessageFns<CreateCollectionRequest> = {
             message.description = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxOfflineSeconds = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -286,6 +336,11 @@ export const CreateCollectionRequest: MessageFns<CreateCollectionRequest> = {
     return {
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       description: isSet(object.description) ? globalThis.String(object.description) : "",
+      maxOfflineSeconds: isSet(object.maxOfflineSeconds)
+        ? globalThis.Number(object.maxOfflineSeconds)
+        : isSet(object.max_offline_seconds)
+        ? globalThis.Number(object.max_offline_seconds)
+        : 0,
     };
   },
 
@@ -297,6 +352,9 @@ export const CreateCollectionRequest: MessageFns<CreateCollectionRequest> = {
     if (message.description !== "") {
       obj.description = message.description;
     }
+    if (message.maxOfflineSeconds !== 0) {
+      obj.maxOfflineSeconds = Math.round(message.maxOfflineSeconds);
+    }
     return obj;
   },
 
@@ -307,6 +365,7 @@ export const CreateCollectionRequest: MessageFns<CreateCollectionRequest> = {
     const message = createBaseCreateCollectionRequest();
     message.name = object.name ?? "";
     message.description = object.description ?? "";
+    message.maxOfflineSeconds = object.maxOfflineSeconds ?? 0;
     return message;
   },
 };
@@ -701,7 +760,7 @@ export const ListCollectionsResponse: MessageFns<ListCollectionsResponse> = {
 };
 
 function createBaseUpdateCollectionRequest(): UpdateCollectionRequest {
-  return { name: "", description: "" };
+  return { name: "", description: undefined, maxOfflineSeconds: undefined };
 }
 
 export const UpdateCollectionRequest: MessageFns<UpdateCollectionRequest> = {
@@ -709,8 +768,11 @@ export const UpdateCollectionRequest: MessageFns<UpdateCollectionRequest> = {
     if (message.name !== "") {
       writer.uint32(10).string(message.name);
     }
-    if (message.description !== "") {
+    if (message.description !== undefined) {
       writer.uint32(18).string(message.description);
+    }
+    if (message.maxOfflineSeconds !== undefined) {
+      writer.uint32(24).int64(message.maxOfflineSeconds);
     }
     return writer;
   },
@@ -744,6 +806,14 @@ export const UpdateCollectionRequest: MessageFns<UpdateCollectionRequest> = {
             message.description = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxOfflineSeconds = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -759,7 +829,12 @@ export const UpdateCollectionRequest: MessageFns<UpdateCollectionRequest> = {
   fromJSON(object: any): UpdateCollectionRequest {
     return {
       name: isSet(object.name) ? globalThis.String(object.name) : "",
-      description: isSet(object.description) ? globalThis.String(object.description) : "",
+      description: isSet(object.description) ? globalThis.String(object.description) : undefined,
+      maxOfflineSeconds: isSet(object.maxOfflineSeconds)
+        ? globalThis.Number(object.maxOfflineSeconds)
+        : isSet(object.max_offline_seconds)
+        ? globalThis.Number(object.max_offline_seconds)
+        : undefined,
     };
   },
 
@@ -768,8 +843,11 @@ export const UpdateCollectionRequest: MessageFns<UpdateCollectionRequest> = {
     if (message.name !== "") {
       obj.name = message.name;
     }
-    if (message.description !== "") {
+    if (message.description !== undefined) {
       obj.description = message.description;
+    }
+    if (message.maxOfflineSeconds !== undefined) {
+      obj.maxOfflineSeconds = Math.round(message.maxOfflineSeconds);
     }
     return obj;
   },
@@ -780,7 +858,8 @@ export const UpdateCollectionRequest: MessageFns<UpdateCollectionRequest> = {
   fromPartial(object: DeepPartial<UpdateCollectionRequest>): UpdateCollectionRequest {
     const message = createBaseUpdateCollectionRequest();
     message.name = object.name ?? "";
-    message.description = object.description ?? "";
+    message.description = object.description ?? undefined;
+    message.maxOfflineSeconds = object.maxOfflineSeconds ?? undefined;
     return message;
   },
 };
@@ -1162,6 +1241,17 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
 }
 
 function isSet(value: any): boolean {

@@ -155,11 +155,32 @@ export interface Run {
   createdBy: string;
   /** Version of the last bundle or update delivered to the agent. */
   deliveredVersion: number;
+  /** Version of the last bundle the agent acknowledged applying (see ListReceipts). */
+  appliedVersion: number;
+  /** What the agent's scrubber replaced, by value and stream. Filled by GetRun only. */
+  leaks: Leak[];
 }
 
 export interface Run_LabelsEntry {
   key: string;
   value: string;
+}
+
+/** Leak counts the replacements of one value in one stream of a run. */
+export interface Leak {
+  /** The name the value came under (an environment name, or the credential file's path). */
+  name: string;
+  /** "stdout", "stderr" or "trajectory". */
+  stream: string;
+  count: number;
+  /**
+   * Keyed fingerprint of the value ("hmac:" and 32 hex digits), as the audit log shows it for
+   * the change that wrote the value; never the value.
+   */
+  fingerprint: string;
+  /** First and last report of it (set by the control plane; ignored in reports). */
+  firstTime?: Date | undefined;
+  lastTime?: Date | undefined;
 }
 
 export interface CreateRunRequest {
@@ -245,7 +266,7 @@ export interface AttachRequest {
 }
 
 export interface AttachResponse {
-  message?: { $case: "sealed"; value: SealedMessage } | { $case: "heartbeat"; value: Heartbeat } | undefined;
+  message?: { $case: "sealed"; value: SealedMessage } | undefined;
 }
 
 /**
@@ -257,6 +278,10 @@ export interface SealedMessage {
   box: Buffer;
 }
 
+/**
+ * Heartbeat keeps the stream and the agent's outage clock alive; it is sealed like any other
+ * message, so nobody on the path can keep an agent serving past its --max-offline.
+ */
 export interface Heartbeat {
   time?: Date | undefined;
 }
@@ -264,7 +289,10 @@ export interface Heartbeat {
 /** Envelope is the plaintext of a SealedMessage. */
 export interface Envelope {
   runId: string;
-  body?: { $case: "bundle"; value: Bundle } | { $case: "revocation"; value: Revocation } | undefined;
+  body?: { $case: "bundle"; value: Bundle } | { $case: "revocation"; value: Revocation } | {
+    $case: "heartbeat";
+    value: Heartbeat;
+  } | undefined;
 }
 
 /** Bundle is everything a run receives; every update is a whole new bundle with a new version. */
@@ -289,6 +317,16 @@ export interface Bundle {
    * because they need an admin to connect them again.
    */
   accounts: AccountState[];
+  /**
+   * The collection's outage limit in seconds (see Collection.max_offline_seconds); 0 leaves the
+   * agent's own --max-offline.
+   */
+  maxOfflineSeconds: number;
+  /**
+   * Identifies what the bundle carries (names, layers, value fingerprints); the agent quotes it
+   * in its receipt.
+   */
+  digest: string;
 }
 
 export interface BundleEntry {
@@ -297,7 +335,14 @@ export interface BundleEntry {
   layer: Layer;
   sensitive: boolean;
   /** When the value stops being valid (OAuth access tokens); unset for values that do not expire. */
-  expireTime?: Date | undefined;
+  expireTime?:
+    | Date
+    | undefined;
+  /**
+   * Keyed fingerprint of the value ("hmac:" and 32 hex digits), as the audit log shows it for
+   * the change that wrote it; leak reports and receipts name values by it.
+   */
+  fingerprint: string;
 }
 
 export interface BundleFile {
@@ -309,6 +354,8 @@ export interface BundleFile {
   account: string;
   /** Values inside content the agent registers with its scrubber before writing the file. */
   secrets: string[];
+  /** Keyed fingerprint of each of secrets, in the same order. */
+  secretFingerprints: string[];
 }
 
 /** AccountState tells the agent how each connected account it receives stands. */
@@ -350,6 +397,83 @@ export interface RefreshAccountStatement {
 }
 
 export interface RefreshAccountResponse {
+}
+
+export interface ReportRequest {
+  runId: string;
+  /** nacl.box from the agent's key to the control plane's key of a serialized ReportStatement. */
+  nonce: Buffer;
+  box: Buffer;
+}
+
+/** ReportStatement is the plaintext of ReportRequest.box. */
+export interface ReportStatement {
+  runId: string;
+  /** When the agent sealed it; the control plane refuses statements older than 60 s. */
+  time?:
+    | Date
+    | undefined;
+  /** 1 for the run's first report, then one more for each new one; a retry repeats its number. */
+  sequence: number;
+  /** At most 64. */
+  receipts: Receipt[];
+  /** Replacements since the previous report (counts are added up); at most 256. */
+  leaks: Leak[];
+}
+
+export interface Receipt {
+  version: number;
+  /** The bundle's digest, as it came. */
+  digest: string;
+  /** When the agent had applied it. */
+  applyTime?:
+    | Date
+    | undefined;
+  /** What applying it did: the .env written, the command started (first bundle only). */
+  envFileWritten: boolean;
+  commandStarted: boolean;
+}
+
+export interface ReportResponse {
+}
+
+export interface ListReceiptsRequest {
+  collection: string;
+  /** Only this run's receipts. */
+  runId: string;
+  /**
+   * Only receipts of bundles that carried this name (an environment name as the run sees it,
+   * e.g. OPENAI_API_KEY, or a credential file's path).
+   */
+  name: string;
+  /** With name: only bundles whose value under it has this fingerprint. */
+  fingerprint: string;
+  /** Only this bundle version; 0 means any. */
+  version: number;
+  /** At most 1000; 0 means 100. */
+  pageSize: number;
+  pageToken: string;
+}
+
+export interface DeliveryReceipt {
+  runId: string;
+  version: number;
+  /**
+   * The agent's clock when it had applied the bundle, and the control plane's when the receipt
+   * arrived.
+   */
+  applyTime?: Date | undefined;
+  receiveTime?: Date | undefined;
+  envFileWritten: boolean;
+  commandStarted: boolean;
+  /** With ListReceiptsRequest.name: the fingerprint of the value the bundle carried under it. */
+  fingerprint: string;
+}
+
+export interface ListReceiptsResponse {
+  /** Newest first. */
+  receipts: DeliveryReceipt[];
+  nextPageToken: string;
 }
 
 function createBaseRuntime(): Runtime {
@@ -467,6 +591,8 @@ function createBaseRun(): Run {
     endReason: "",
     createdBy: "",
     deliveredVersion: 0,
+    appliedVersion: 0,
+    leaks: [],
   };
 }
 
@@ -507,6 +633,12 @@ export const Run: MessageFns<Run> = {
     }
     if (message.deliveredVersion !== 0) {
       writer.uint32(96).int64(message.deliveredVersion);
+    }
+    if (message.appliedVersion !== 0) {
+      writer.uint32(104).int64(message.appliedVersion);
+    }
+    for (const v of message.leaks) {
+      Leak.encode(v!, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -623,6 +755,22 @@ export const Run: MessageFns<Run> = {
             message.deliveredVersion = longToNumber(reader.int64());
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.appliedVersion = longToNumber(reader.int64());
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.leaks.push(Leak.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -690,6 +838,14 @@ export const Run: MessageFns<Run> = {
         : isSet(object.delivered_version)
         ? globalThis.Number(object.delivered_version)
         : 0,
+      appliedVersion: isSet(object.appliedVersion)
+        ? globalThis.Number(object.appliedVersion)
+        : isSet(object.applied_version)
+        ? globalThis.Number(object.applied_version)
+        : 0,
+      leaks: globalThis.Array.isArray(object?.leaks)
+        ? object.leaks.map((e: any) => Leak.fromJSON(e))
+        : [],
     };
   },
 
@@ -737,6 +893,12 @@ export const Run: MessageFns<Run> = {
     if (message.deliveredVersion !== 0) {
       obj.deliveredVersion = Math.round(message.deliveredVersion);
     }
+    if (message.appliedVersion !== 0) {
+      obj.appliedVersion = Math.round(message.appliedVersion);
+    }
+    if (message.leaks?.length) {
+      obj.leaks = message.leaks.map((e) => Leak.toJSON(e));
+    }
     return obj;
   },
 
@@ -767,6 +929,8 @@ export const Run: MessageFns<Run> = {
     message.endReason = object.endReason ?? "";
     message.createdBy = object.createdBy ?? "";
     message.deliveredVersion = object.deliveredVersion ?? 0;
+    message.appliedVersion = object.appliedVersion ?? 0;
+    message.leaks = object.leaks?.map((e) => Leak.fromPartial(e)) || [];
     return message;
   },
 };
@@ -852,6 +1016,163 @@ export const Run_LabelsEntry: MessageFns<Run_LabelsEntry> = {
     const message = createBaseRun_LabelsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseLeak(): Leak {
+  return { name: "", stream: "", count: 0, fingerprint: "", firstTime: undefined, lastTime: undefined };
+}
+
+export const Leak: MessageFns<Leak> = {
+  encode(message: Leak, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.stream !== "") {
+      writer.uint32(18).string(message.stream);
+    }
+    if (message.count !== 0) {
+      writer.uint32(24).int64(message.count);
+    }
+    if (message.fingerprint !== "") {
+      writer.uint32(34).string(message.fingerprint);
+    }
+    if (message.firstTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.firstTime), writer.uint32(42).fork()).join();
+    }
+    if (message.lastTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastTime), writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Leak {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeak();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.stream = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.fingerprint = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.firstTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.lastTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Leak {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      stream: isSet(object.stream) ? globalThis.String(object.stream) : "",
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      fingerprint: isSet(object.fingerprint) ? globalThis.String(object.fingerprint) : "",
+      firstTime: isSet(object.firstTime)
+        ? fromJsonTimestamp(object.firstTime)
+        : isSet(object.first_time)
+        ? fromJsonTimestamp(object.first_time)
+        : undefined,
+      lastTime: isSet(object.lastTime)
+        ? fromJsonTimestamp(object.lastTime)
+        : isSet(object.last_time)
+        ? fromJsonTimestamp(object.last_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Leak): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.stream !== "") {
+      obj.stream = message.stream;
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.fingerprint !== "") {
+      obj.fingerprint = message.fingerprint;
+    }
+    if (message.firstTime !== undefined) {
+      obj.firstTime = message.firstTime.toISOString();
+    }
+    if (message.lastTime !== undefined) {
+      obj.lastTime = message.lastTime.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Leak>): Leak {
+    return Leak.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Leak>): Leak {
+    const message = createBaseLeak();
+    message.name = object.name ?? "";
+    message.stream = object.stream ?? "";
+    message.count = object.count ?? 0;
+    message.fingerprint = object.fingerprint ?? "";
+    message.firstTime = object.firstTime ?? undefined;
+    message.lastTime = object.lastTime ?? undefined;
     return message;
   },
 };
@@ -1890,9 +2211,6 @@ export const AttachResponse: MessageFns<AttachResponse> = {
       case "sealed":
         SealedMessage.encode(message.message.value, writer.uint32(10).fork()).join();
         break;
-      case "heartbeat":
-        Heartbeat.encode(message.message.value, writer.uint32(18).fork()).join();
-        break;
     }
     return writer;
   },
@@ -1918,14 +2236,6 @@ export const AttachResponse: MessageFns<AttachResponse> = {
             message.message = { $case: "sealed", value: SealedMessage.decode(reader, reader.uint32()) };
             continue;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.message = { $case: "heartbeat", value: Heartbeat.decode(reader, reader.uint32()) };
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1940,11 +2250,7 @@ export const AttachResponse: MessageFns<AttachResponse> = {
 
   fromJSON(object: any): AttachResponse {
     return {
-      message: isSet(object.sealed)
-        ? { $case: "sealed", value: SealedMessage.fromJSON(object.sealed) }
-        : isSet(object.heartbeat)
-        ? { $case: "heartbeat", value: Heartbeat.fromJSON(object.heartbeat) }
-        : undefined,
+      message: isSet(object.sealed) ? { $case: "sealed", value: SealedMessage.fromJSON(object.sealed) } : undefined,
     };
   },
 
@@ -1952,8 +2258,6 @@ export const AttachResponse: MessageFns<AttachResponse> = {
     const obj: any = {};
     if (message.message?.$case === "sealed") {
       obj.sealed = SealedMessage.toJSON(message.message.value);
-    } else if (message.message?.$case === "heartbeat") {
-      obj.heartbeat = Heartbeat.toJSON(message.message.value);
     }
     return obj;
   },
@@ -1967,12 +2271,6 @@ export const AttachResponse: MessageFns<AttachResponse> = {
       case "sealed": {
         if (object.message?.value !== undefined && object.message?.value !== null) {
           message.message = { $case: "sealed", value: SealedMessage.fromPartial(object.message.value) };
-        }
-        break;
-      }
-      case "heartbeat": {
-        if (object.message?.value !== undefined && object.message?.value !== null) {
-          message.message = { $case: "heartbeat", value: Heartbeat.fromPartial(object.message.value) };
         }
         break;
       }
@@ -2149,6 +2447,9 @@ export const Envelope: MessageFns<Envelope> = {
       case "revocation":
         Revocation.encode(message.body.value, writer.uint32(26).fork()).join();
         break;
+      case "heartbeat":
+        Heartbeat.encode(message.body.value, writer.uint32(34).fork()).join();
+        break;
     }
     return writer;
   },
@@ -2190,6 +2491,14 @@ export const Envelope: MessageFns<Envelope> = {
             message.body = { $case: "revocation", value: Revocation.decode(reader, reader.uint32()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.body = { $case: "heartbeat", value: Heartbeat.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2213,6 +2522,8 @@ export const Envelope: MessageFns<Envelope> = {
         ? { $case: "bundle", value: Bundle.fromJSON(object.bundle) }
         : isSet(object.revocation)
         ? { $case: "revocation", value: Revocation.fromJSON(object.revocation) }
+        : isSet(object.heartbeat)
+        ? { $case: "heartbeat", value: Heartbeat.fromJSON(object.heartbeat) }
         : undefined,
     };
   },
@@ -2226,6 +2537,8 @@ export const Envelope: MessageFns<Envelope> = {
       obj.bundle = Bundle.toJSON(message.body.value);
     } else if (message.body?.$case === "revocation") {
       obj.revocation = Revocation.toJSON(message.body.value);
+    } else if (message.body?.$case === "heartbeat") {
+      obj.heartbeat = Heartbeat.toJSON(message.body.value);
     }
     return obj;
   },
@@ -2249,13 +2562,29 @@ export const Envelope: MessageFns<Envelope> = {
         }
         break;
       }
+      case "heartbeat": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "heartbeat", value: Heartbeat.fromPartial(object.body.value) };
+        }
+        break;
+      }
     }
     return message;
   },
 };
 
 function createBaseBundle(): Bundle {
-  return { version: 0, entries: [], files: [], unset: [], conflicts: [], resumeCredential: "", accounts: [] };
+  return {
+    version: 0,
+    entries: [],
+    files: [],
+    unset: [],
+    conflicts: [],
+    resumeCredential: "",
+    accounts: [],
+    maxOfflineSeconds: 0,
+    digest: "",
+  };
 }
 
 export const Bundle: MessageFns<Bundle> = {
@@ -2280,6 +2609,12 @@ export const Bundle: MessageFns<Bundle> = {
     }
     for (const v of message.accounts) {
       AccountState.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.maxOfflineSeconds !== 0) {
+      writer.uint32(64).int64(message.maxOfflineSeconds);
+    }
+    if (message.digest !== "") {
+      writer.uint32(74).string(message.digest);
     }
     return writer;
   },
@@ -2353,6 +2688,22 @@ export const Bundle: MessageFns<Bundle> = {
             message.accounts.push(AccountState.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.maxOfflineSeconds = longToNumber(reader.int64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.digest = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2382,6 +2733,12 @@ export const Bundle: MessageFns<Bundle> = {
       accounts: globalThis.Array.isArray(object?.accounts)
         ? object.accounts.map((e: any) => AccountState.fromJSON(e))
         : [],
+      maxOfflineSeconds: isSet(object.maxOfflineSeconds)
+        ? globalThis.Number(object.maxOfflineSeconds)
+        : isSet(object.max_offline_seconds)
+        ? globalThis.Number(object.max_offline_seconds)
+        : 0,
+      digest: isSet(object.digest) ? globalThis.String(object.digest) : "",
     };
   },
 
@@ -2408,6 +2765,12 @@ export const Bundle: MessageFns<Bundle> = {
     if (message.accounts?.length) {
       obj.accounts = message.accounts.map((e) => AccountState.toJSON(e));
     }
+    if (message.maxOfflineSeconds !== 0) {
+      obj.maxOfflineSeconds = Math.round(message.maxOfflineSeconds);
+    }
+    if (message.digest !== "") {
+      obj.digest = message.digest;
+    }
     return obj;
   },
 
@@ -2423,12 +2786,14 @@ export const Bundle: MessageFns<Bundle> = {
     message.conflicts = object.conflicts?.map((e) => Conflict.fromPartial(e)) || [];
     message.resumeCredential = object.resumeCredential ?? "";
     message.accounts = object.accounts?.map((e) => AccountState.fromPartial(e)) || [];
+    message.maxOfflineSeconds = object.maxOfflineSeconds ?? 0;
+    message.digest = object.digest ?? "";
     return message;
   },
 };
 
 function createBaseBundleEntry(): BundleEntry {
-  return { name: "", value: "", layer: 0, sensitive: false, expireTime: undefined };
+  return { name: "", value: "", layer: 0, sensitive: false, expireTime: undefined, fingerprint: "" };
 }
 
 export const BundleEntry: MessageFns<BundleEntry> = {
@@ -2447,6 +2812,9 @@ export const BundleEntry: MessageFns<BundleEntry> = {
     }
     if (message.expireTime !== undefined) {
       Timestamp.encode(toTimestamp(message.expireTime), writer.uint32(42).fork()).join();
+    }
+    if (message.fingerprint !== "") {
+      writer.uint32(50).string(message.fingerprint);
     }
     return writer;
   },
@@ -2504,6 +2872,14 @@ export const BundleEntry: MessageFns<BundleEntry> = {
             message.expireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.fingerprint = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2527,6 +2903,7 @@ export const BundleEntry: MessageFns<BundleEntry> = {
         : isSet(object.expire_time)
         ? fromJsonTimestamp(object.expire_time)
         : undefined,
+      fingerprint: isSet(object.fingerprint) ? globalThis.String(object.fingerprint) : "",
     };
   },
 
@@ -2547,6 +2924,9 @@ export const BundleEntry: MessageFns<BundleEntry> = {
     if (message.expireTime !== undefined) {
       obj.expireTime = message.expireTime.toISOString();
     }
+    if (message.fingerprint !== "") {
+      obj.fingerprint = message.fingerprint;
+    }
     return obj;
   },
 
@@ -2560,12 +2940,13 @@ export const BundleEntry: MessageFns<BundleEntry> = {
     message.layer = object.layer ?? 0;
     message.sensitive = object.sensitive ?? false;
     message.expireTime = object.expireTime ?? undefined;
+    message.fingerprint = object.fingerprint ?? "";
     return message;
   },
 };
 
 function createBaseBundleFile(): BundleFile {
-  return { path: "", content: "", sensitive: false, account: "", secrets: [] };
+  return { path: "", content: "", sensitive: false, account: "", secrets: [], secretFingerprints: [] };
 }
 
 export const BundleFile: MessageFns<BundleFile> = {
@@ -2584,6 +2965,9 @@ export const BundleFile: MessageFns<BundleFile> = {
     }
     for (const v of message.secrets) {
       writer.uint32(42).string(v!);
+    }
+    for (const v of message.secretFingerprints) {
+      writer.uint32(50).string(v!);
     }
     return writer;
   },
@@ -2641,6 +3025,14 @@ export const BundleFile: MessageFns<BundleFile> = {
             message.secrets.push(reader.string());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.secretFingerprints.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2660,6 +3052,11 @@ export const BundleFile: MessageFns<BundleFile> = {
       sensitive: isSet(object.sensitive) ? globalThis.Boolean(object.sensitive) : false,
       account: isSet(object.account) ? globalThis.String(object.account) : "",
       secrets: globalThis.Array.isArray(object?.secrets) ? object.secrets.map((e: any) => globalThis.String(e)) : [],
+      secretFingerprints: globalThis.Array.isArray(object?.secretFingerprints)
+        ? object.secretFingerprints.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.secret_fingerprints)
+        ? object.secret_fingerprints.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -2680,6 +3077,9 @@ export const BundleFile: MessageFns<BundleFile> = {
     if (message.secrets?.length) {
       obj.secrets = message.secrets;
     }
+    if (message.secretFingerprints?.length) {
+      obj.secretFingerprints = message.secretFingerprints;
+    }
     return obj;
   },
 
@@ -2693,6 +3093,7 @@ export const BundleFile: MessageFns<BundleFile> = {
     message.sensitive = object.sensitive ?? false;
     message.account = object.account ?? "";
     message.secrets = object.secrets?.map((e) => e) || [];
+    message.secretFingerprints = object.secretFingerprints?.map((e) => e) || [];
     return message;
   },
 };
@@ -3232,6 +3633,906 @@ export const RefreshAccountResponse: MessageFns<RefreshAccountResponse> = {
   },
 };
 
+function createBaseReportRequest(): ReportRequest {
+  return { runId: "", nonce: Buffer.alloc(0), box: Buffer.alloc(0) };
+}
+
+export const ReportRequest: MessageFns<ReportRequest> = {
+  encode(message: ReportRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.nonce.length !== 0) {
+      writer.uint32(18).bytes(message.nonce);
+    }
+    if (message.box.length !== 0) {
+      writer.uint32(26).bytes(message.box);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nonce = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.box = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportRequest {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      nonce: isSet(object.nonce) ? Buffer.from(bytesFromBase64(object.nonce)) : Buffer.alloc(0),
+      box: isSet(object.box) ? Buffer.from(bytesFromBase64(object.box)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: ReportRequest): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.nonce.length !== 0) {
+      obj.nonce = base64FromBytes(message.nonce);
+    }
+    if (message.box.length !== 0) {
+      obj.box = base64FromBytes(message.box);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReportRequest>): ReportRequest {
+    return ReportRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReportRequest>): ReportRequest {
+    const message = createBaseReportRequest();
+    message.runId = object.runId ?? "";
+    message.nonce = object.nonce ?? Buffer.alloc(0);
+    message.box = object.box ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseReportStatement(): ReportStatement {
+  return { runId: "", time: undefined, sequence: 0, receipts: [], leaks: [] };
+}
+
+export const ReportStatement: MessageFns<ReportStatement> = {
+  encode(message: ReportStatement, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.time !== undefined) {
+      Timestamp.encode(toTimestamp(message.time), writer.uint32(18).fork()).join();
+    }
+    if (message.sequence !== 0) {
+      writer.uint32(24).int64(message.sequence);
+    }
+    for (const v of message.receipts) {
+      Receipt.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.leaks) {
+      Leak.encode(v!, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportStatement {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportStatement();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.receipts.push(Receipt.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.leaks.push(Leak.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportStatement {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      time: isSet(object.time) ? fromJsonTimestamp(object.time) : undefined,
+      sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
+      receipts: globalThis.Array.isArray(object?.receipts) ? object.receipts.map((e: any) => Receipt.fromJSON(e)) : [],
+      leaks: globalThis.Array.isArray(object?.leaks) ? object.leaks.map((e: any) => Leak.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ReportStatement): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.time !== undefined) {
+      obj.time = message.time.toISOString();
+    }
+    if (message.sequence !== 0) {
+      obj.sequence = Math.round(message.sequence);
+    }
+    if (message.receipts?.length) {
+      obj.receipts = message.receipts.map((e) => Receipt.toJSON(e));
+    }
+    if (message.leaks?.length) {
+      obj.leaks = message.leaks.map((e) => Leak.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReportStatement>): ReportStatement {
+    return ReportStatement.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReportStatement>): ReportStatement {
+    const message = createBaseReportStatement();
+    message.runId = object.runId ?? "";
+    message.time = object.time ?? undefined;
+    message.sequence = object.sequence ?? 0;
+    message.receipts = object.receipts?.map((e) => Receipt.fromPartial(e)) || [];
+    message.leaks = object.leaks?.map((e) => Leak.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseReceipt(): Receipt {
+  return { version: 0, digest: "", applyTime: undefined, envFileWritten: false, commandStarted: false };
+}
+
+export const Receipt: MessageFns<Receipt> = {
+  encode(message: Receipt, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).int64(message.version);
+    }
+    if (message.digest !== "") {
+      writer.uint32(18).string(message.digest);
+    }
+    if (message.applyTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.applyTime), writer.uint32(26).fork()).join();
+    }
+    if (message.envFileWritten !== false) {
+      writer.uint32(32).bool(message.envFileWritten);
+    }
+    if (message.commandStarted !== false) {
+      writer.uint32(40).bool(message.commandStarted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Receipt {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceipt();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.digest = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.applyTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.envFileWritten = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.commandStarted = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Receipt {
+    return {
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      digest: isSet(object.digest) ? globalThis.String(object.digest) : "",
+      applyTime: isSet(object.applyTime)
+        ? fromJsonTimestamp(object.applyTime)
+        : isSet(object.apply_time)
+        ? fromJsonTimestamp(object.apply_time)
+        : undefined,
+      envFileWritten: isSet(object.envFileWritten)
+        ? globalThis.Boolean(object.envFileWritten)
+        : isSet(object.env_file_written)
+        ? globalThis.Boolean(object.env_file_written)
+        : false,
+      commandStarted: isSet(object.commandStarted)
+        ? globalThis.Boolean(object.commandStarted)
+        : isSet(object.command_started)
+        ? globalThis.Boolean(object.command_started)
+        : false,
+    };
+  },
+
+  toJSON(message: Receipt): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.digest !== "") {
+      obj.digest = message.digest;
+    }
+    if (message.applyTime !== undefined) {
+      obj.applyTime = message.applyTime.toISOString();
+    }
+    if (message.envFileWritten !== false) {
+      obj.envFileWritten = message.envFileWritten;
+    }
+    if (message.commandStarted !== false) {
+      obj.commandStarted = message.commandStarted;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Receipt>): Receipt {
+    return Receipt.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Receipt>): Receipt {
+    const message = createBaseReceipt();
+    message.version = object.version ?? 0;
+    message.digest = object.digest ?? "";
+    message.applyTime = object.applyTime ?? undefined;
+    message.envFileWritten = object.envFileWritten ?? false;
+    message.commandStarted = object.commandStarted ?? false;
+    return message;
+  },
+};
+
+function createBaseReportResponse(): ReportResponse {
+  return {};
+}
+
+export const ReportResponse: MessageFns<ReportResponse> = {
+  encode(_: ReportResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ReportResponse {
+    return {};
+  },
+
+  toJSON(_: ReportResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReportResponse>): ReportResponse {
+    return ReportResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ReportResponse>): ReportResponse {
+    const message = createBaseReportResponse();
+    return message;
+  },
+};
+
+function createBaseListReceiptsRequest(): ListReceiptsRequest {
+  return { collection: "", runId: "", name: "", fingerprint: "", version: 0, pageSize: 0, pageToken: "" };
+}
+
+export const ListReceiptsRequest: MessageFns<ListReceiptsRequest> = {
+  encode(message: ListReceiptsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.collection !== "") {
+      writer.uint32(10).string(message.collection);
+    }
+    if (message.runId !== "") {
+      writer.uint32(18).string(message.runId);
+    }
+    if (message.name !== "") {
+      writer.uint32(26).string(message.name);
+    }
+    if (message.fingerprint !== "") {
+      writer.uint32(34).string(message.fingerprint);
+    }
+    if (message.version !== 0) {
+      writer.uint32(40).int64(message.version);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(48).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(58).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListReceiptsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListReceiptsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.collection = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.fingerprint = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.version = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListReceiptsRequest {
+    return {
+      collection: isSet(object.collection) ? globalThis.String(object.collection) : "",
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      fingerprint: isSet(object.fingerprint) ? globalThis.String(object.fingerprint) : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListReceiptsRequest): unknown {
+    const obj: any = {};
+    if (message.collection !== "") {
+      obj.collection = message.collection;
+    }
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.fingerprint !== "") {
+      obj.fingerprint = message.fingerprint;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListReceiptsRequest>): ListReceiptsRequest {
+    return ListReceiptsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListReceiptsRequest>): ListReceiptsRequest {
+    const message = createBaseListReceiptsRequest();
+    message.collection = object.collection ?? "";
+    message.runId = object.runId ?? "";
+    message.name = object.name ?? "";
+    message.fingerprint = object.fingerprint ?? "";
+    message.version = object.version ?? 0;
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseDeliveryReceipt(): DeliveryReceipt {
+  return {
+    runId: "",
+    version: 0,
+    applyTime: undefined,
+    receiveTime: undefined,
+    envFileWritten: false,
+    commandStarted: false,
+    fingerprint: "",
+  };
+}
+
+export const DeliveryReceipt: MessageFns<DeliveryReceipt> = {
+  encode(message: DeliveryReceipt, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).int64(message.version);
+    }
+    if (message.applyTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.applyTime), writer.uint32(26).fork()).join();
+    }
+    if (message.receiveTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.receiveTime), writer.uint32(34).fork()).join();
+    }
+    if (message.envFileWritten !== false) {
+      writer.uint32(40).bool(message.envFileWritten);
+    }
+    if (message.commandStarted !== false) {
+      writer.uint32(48).bool(message.commandStarted);
+    }
+    if (message.fingerprint !== "") {
+      writer.uint32(58).string(message.fingerprint);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeliveryReceipt {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeliveryReceipt();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.applyTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.receiveTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.envFileWritten = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.commandStarted = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.fingerprint = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeliveryReceipt {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      applyTime: isSet(object.applyTime)
+        ? fromJsonTimestamp(object.applyTime)
+        : isSet(object.apply_time)
+        ? fromJsonTimestamp(object.apply_time)
+        : undefined,
+      receiveTime: isSet(object.receiveTime)
+        ? fromJsonTimestamp(object.receiveTime)
+        : isSet(object.receive_time)
+        ? fromJsonTimestamp(object.receive_time)
+        : undefined,
+      envFileWritten: isSet(object.envFileWritten)
+        ? globalThis.Boolean(object.envFileWritten)
+        : isSet(object.env_file_written)
+        ? globalThis.Boolean(object.env_file_written)
+        : false,
+      commandStarted: isSet(object.commandStarted)
+        ? globalThis.Boolean(object.commandStarted)
+        : isSet(object.command_started)
+        ? globalThis.Boolean(object.command_started)
+        : false,
+      fingerprint: isSet(object.fingerprint) ? globalThis.String(object.fingerprint) : "",
+    };
+  },
+
+  toJSON(message: DeliveryReceipt): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.applyTime !== undefined) {
+      obj.applyTime = message.applyTime.toISOString();
+    }
+    if (message.receiveTime !== undefined) {
+      obj.receiveTime = message.receiveTime.toISOString();
+    }
+    if (message.envFileWritten !== false) {
+      obj.envFileWritten = message.envFileWritten;
+    }
+    if (message.commandStarted !== false) {
+      obj.commandStarted = message.commandStarted;
+    }
+    if (message.fingerprint !== "") {
+      obj.fingerprint = message.fingerprint;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeliveryReceipt>): DeliveryReceipt {
+    return DeliveryReceipt.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeliveryReceipt>): DeliveryReceipt {
+    const message = createBaseDeliveryReceipt();
+    message.runId = object.runId ?? "";
+    message.version = object.version ?? 0;
+    message.applyTime = object.applyTime ?? undefined;
+    message.receiveTime = object.receiveTime ?? undefined;
+    message.envFileWritten = object.envFileWritten ?? false;
+    message.commandStarted = object.commandStarted ?? false;
+    message.fingerprint = object.fingerprint ?? "";
+    return message;
+  },
+};
+
+function createBaseListReceiptsResponse(): ListReceiptsResponse {
+  return { receipts: [], nextPageToken: "" };
+}
+
+export const ListReceiptsResponse: MessageFns<ListReceiptsResponse> = {
+  encode(message: ListReceiptsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.receipts) {
+      DeliveryReceipt.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListReceiptsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListReceiptsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.receipts.push(DeliveryReceipt.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListReceiptsResponse {
+    return {
+      receipts: globalThis.Array.isArray(object?.receipts)
+        ? object.receipts.map((e: any) => DeliveryReceipt.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListReceiptsResponse): unknown {
+    const obj: any = {};
+    if (message.receipts?.length) {
+      obj.receipts = message.receipts.map((e) => DeliveryReceipt.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListReceiptsResponse>): ListReceiptsResponse {
+    return ListReceiptsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListReceiptsResponse>): ListReceiptsResponse {
+    const message = createBaseListReceiptsResponse();
+    message.receipts = object.receipts?.map((e) => DeliveryReceipt.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 /**
  * RunService is what orchestrators call: a run is one sandbox's claim on a collection's
  * credentials. Creating and ending runs takes a runner or admin token of the collection.
@@ -3279,6 +4580,22 @@ export const RunServiceService = {
     responseSerialize: (value: EndRunResponse): Buffer => Buffer.from(EndRunResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): EndRunResponse => EndRunResponse.decode(value),
   },
+  /**
+   * ListReceipts answers which runs applied which bundle version, and when: every version an
+   * agent opened and applied (wrote its .env, started its command) is acknowledged, across
+   * reconnects. Filtered by a value's name (and fingerprint), it lists the runs that applied a
+   * bundle carrying that value.
+   */
+  listReceipts: {
+    path: "/runkeys.v1.RunService/ListReceipts" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListReceiptsRequest): Buffer => Buffer.from(ListReceiptsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListReceiptsRequest => ListReceiptsRequest.decode(value),
+    responseSerialize: (value: ListReceiptsResponse): Buffer =>
+      Buffer.from(ListReceiptsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListReceiptsResponse => ListReceiptsResponse.decode(value),
+  },
 } as const;
 
 export interface RunServiceServer extends UntypedServiceImplementation {
@@ -3291,6 +4608,13 @@ export interface RunServiceServer extends UntypedServiceImplementation {
   listRuns: handleUnaryCall<ListRunsRequest, ListRunsResponse>;
   /** EndRun revokes the run's credentials; attached agents remove what they wrote. */
   endRun: handleUnaryCall<EndRunRequest, EndRunResponse>;
+  /**
+   * ListReceipts answers which runs applied which bundle version, and when: every version an
+   * agent opened and applied (wrote its .env, started its command) is acknowledged, across
+   * reconnects. Filtered by a value's name (and fingerprint), it lists the runs that applied a
+   * bundle carrying that value.
+   */
+  listReceipts: handleUnaryCall<ListReceiptsRequest, ListReceiptsResponse>;
 }
 
 export interface RunServiceClient extends Client {
@@ -3359,6 +4683,27 @@ export interface RunServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: EndRunResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * ListReceipts answers which runs applied which bundle version, and when: every version an
+   * agent opened and applied (wrote its .env, started its command) is acknowledged, across
+   * reconnects. Filtered by a value's name (and fingerprint), it lists the runs that applied a
+   * bundle carrying that value.
+   */
+  listReceipts(
+    request: ListReceiptsRequest,
+    callback: (error: ServiceError | null, response: ListReceiptsResponse) => void,
+  ): ClientUnaryCall;
+  listReceipts(
+    request: ListReceiptsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListReceiptsResponse) => void,
+  ): ClientUnaryCall;
+  listReceipts(
+    request: ListReceiptsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListReceiptsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const RunServiceClient = makeGenericClientConstructor(RunServiceService, "runkeys.v1.RunService") as unknown as {
@@ -3402,6 +4747,20 @@ export const AgentServiceService = {
       Buffer.from(RefreshAccountResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RefreshAccountResponse => RefreshAccountResponse.decode(value),
   },
+  /**
+   * Report carries the agent's delivery receipts and leak counts, sealed with the agent key the
+   * run is bound to. Reports are numbered: one the control plane already took is acknowledged
+   * again and not counted twice.
+   */
+  report: {
+    path: "/runkeys.v1.AgentService/Report" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReportRequest): Buffer => Buffer.from(ReportRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReportRequest => ReportRequest.decode(value),
+    responseSerialize: (value: ReportResponse): Buffer => Buffer.from(ReportResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReportResponse => ReportResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
@@ -3416,6 +4775,12 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * bound to; the new token arrives on the Attach stream as an update, never in the response.
    */
   refreshAccount: handleUnaryCall<RefreshAccountRequest, RefreshAccountResponse>;
+  /**
+   * Report carries the agent's delivery receipts and leak counts, sealed with the agent key the
+   * run is bound to. Reports are numbered: one the control plane already took is acknowledged
+   * again and not counted twice.
+   */
+  report: handleUnaryCall<ReportRequest, ReportResponse>;
 }
 
 export interface AgentServiceClient extends Client {
@@ -3448,6 +4813,26 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RefreshAccountResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Report carries the agent's delivery receipts and leak counts, sealed with the agent key the
+   * run is bound to. Reports are numbered: one the control plane already took is acknowledged
+   * again and not counted twice.
+   */
+  report(
+    request: ReportRequest,
+    callback: (error: ServiceError | null, response: ReportResponse) => void,
+  ): ClientUnaryCall;
+  report(
+    request: ReportRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReportResponse) => void,
+  ): ClientUnaryCall;
+  report(
+    request: ReportRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReportResponse) => void,
   ): ClientUnaryCall;
 }
 
