@@ -1,6 +1,8 @@
 import {
   createPrivateKey,
   createPublicKey,
+  type ED25519KeyPairOptions,
+  generateKeyPair,
   generateKeyPairSync,
   type KeyObject,
   sign,
@@ -22,6 +24,8 @@ const PUBLIC_KEY_BYTES = 32;
 
 /** DER prefix that wraps a raw Ed25519 seed as PKCS#8 for node:crypto. */
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+/** Length of the DER SubjectPublicKeyInfo header before a raw 32-byte Ed25519/X25519 key. */
+const SPKI_PREFIX_BYTES = 12;
 
 export interface Credential {
   /** The seed: what the holder keeps secret. */
@@ -30,15 +34,35 @@ export interface Credential {
   verifier: string;
 }
 
+const DER_ENCODING: ED25519KeyPairOptions<'der', 'der'> = {
+  privateKeyEncoding: { type: 'pkcs8', format: 'der' },
+  publicKeyEncoding: { type: 'spki', format: 'der' },
+};
+
+// The key pair comes out of the generator as DER, never as a KeyObject: on Node 20, exporting a
+// just-generated Ed25519 KeyObject as a JWK deadlocks when a GC inside the export collects the
+// generator's job (the two lock the same mutex).
+function fromDer(privateKey: Buffer, publicKey: Buffer): Credential {
+  return {
+    credential: Buffer.from(privateKey.subarray(PKCS8_PREFIX.length)),
+    verifier: publicKey.subarray(SPKI_PREFIX_BYTES).toString('base64'),
+  };
+}
+
 /** A fresh credential and its verifier. */
 export function newCredential(): Credential {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const d = privateKey.export({ format: 'jwk' }).d ?? '';
-  const x = publicKey.export({ format: 'jwk' }).x ?? '';
-  return {
-    credential: Buffer.from(d, 'base64url'),
-    verifier: Buffer.from(x, 'base64url').toString('base64'),
-  };
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519', DER_ENCODING);
+  return fromDer(privateKey, publicKey);
+}
+
+/** newCredential on libuv's thread pool, off the event loop (what the control plane uses). */
+export function generateCredential(): Promise<Credential> {
+  return new Promise((resolve, reject) => {
+    generateKeyPair('ed25519', DER_ENCODING, (err, publicKey, privateKey) => {
+      if (err) reject(err);
+      else resolve(fromDer(privateKey, publicKey));
+    });
+  });
 }
 
 function signingKeyOf(credential: Uint8Array): KeyObject {
@@ -55,8 +79,8 @@ export function statement(kind: ProofKind, runId: string, agentPublicKey: Uint8A
 
 /** The verifier of a credential, base64 (what newCredential returned beside it). */
 export function verifierOf(credential: Uint8Array): string {
-  const jwk = createPublicKey(signingKeyOf(credential)).export({ format: 'jwk' });
-  return Buffer.from(jwk.x ?? '', 'base64url').toString('base64');
+  const der = createPublicKey(signingKeyOf(credential)).export({ type: 'spki', format: 'der' });
+  return der.subarray(SPKI_PREFIX_BYTES).toString('base64');
 }
 
 export function prove(
