@@ -51,6 +51,15 @@ export async function bumpVersion(db: Db, name: string): Promise<void> {
 }
 
 export async function collectionVersions(db: Db, names: string[]): Promise<CollectionRow[]> {
-  if (names.length === 0) return [];
-  return db.selectFrom('collections').selectAll().where('name', 'in', names).execute();
+  const rows: CollectionRow[] = [];
+  for (let i = 0; i < names.length; i += NAMES_PER_QUERY) {
+    const part = names.slice(i, i + NAMES_PER_QUERY);
+    rows.push(
+      ...(await db.selectFrom('collections').selectAll().where('name', 'in', part).execute()),
+    );
+  }
+  return rows;
 }
+
+/** Names per query: far below SQLite's and PostgreSQL's limits on bound parameters. */
+const NAMES_PER_QUERY = 2000;

@@ -105,9 +105,22 @@ export async function setDeliveredVersions(db: Db, ids: string[], version: numbe
   await db.updateTable('runs').set({ delivered_version: version }).where('id', 'in', ids).execute();
 }
 
-export function runStates(db: Db, ids: string[]): Promise<{ id: string; state: RunState }[]> {
-  if (ids.length === 0) return Promise.resolve([]);
-  return db.selectFrom('runs').select(['id', 'state']).where('id', 'in', ids).execute();
+/** Ids per query: far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */
+const IDS_PER_QUERY = 2000;
+
+/** The states of the runs that have ended or expired among `ids`. */
+export async function endedRuns(db: Db, ids: string[]): Promise<{ id: string; state: RunState }[]> {
+  const ended: { id: string; state: RunState }[] = [];
+  for (let i = 0; i < ids.length; i += IDS_PER_QUERY) {
+    const rows = await db
+      .selectFrom('runs')
+      .select(['id', 'state'])
+      .where('id', 'in', ids.slice(i, i + IDS_PER_QUERY))
+      .where('state', 'in', ['ended', 'expired'])
+      .execute();
+    ended.push(...rows);
+  }
+  return ended;
 }
 
 export const currentRunKey = (db: Db): Promise<RunKeyTable | undefined> =>
