@@ -1,13 +1,5 @@
-import {
-  createPrivateKey,
-  createPublicKey,
-  type ED25519KeyPairOptions,
-  generateKeyPair,
-  generateKeyPairSync,
-  type KeyObject,
-  sign,
-  verify,
-} from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import { newRawKeyPair } from './keys.js';
 
 /**
  * Attach proofs (docs/protocol.md). A credential (the bootstrap secret, or a resume
@@ -34,35 +26,10 @@ export interface Credential {
   verifier: string;
 }
 
-const DER_ENCODING: ED25519KeyPairOptions<'der', 'der'> = {
-  privateKeyEncoding: { type: 'pkcs8', format: 'der' },
-  publicKeyEncoding: { type: 'spki', format: 'der' },
-};
-
-// The key pair comes out of the generator as DER, never as a KeyObject: on Node 20, exporting a
-// just-generated Ed25519 KeyObject as a JWK deadlocks when a GC inside the export collects the
-// generator's job (the two lock the same mutex).
-function fromDer(privateKey: Buffer, publicKey: Buffer): Credential {
-  return {
-    credential: Buffer.from(privateKey.subarray(PKCS8_PREFIX.length)),
-    verifier: publicKey.subarray(SPKI_PREFIX_BYTES).toString('base64'),
-  };
-}
-
 /** A fresh credential and its verifier. */
 export function newCredential(): Credential {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519', DER_ENCODING);
-  return fromDer(privateKey, publicKey);
-}
-
-/** newCredential on libuv's thread pool, off the event loop (what the control plane uses). */
-export function generateCredential(): Promise<Credential> {
-  return new Promise((resolve, reject) => {
-    generateKeyPair('ed25519', DER_ENCODING, (err, publicKey, privateKey) => {
-      if (err) reject(err);
-      else resolve(fromDer(privateKey, publicKey));
-    });
-  });
+  const { secret, publicKey } = newRawKeyPair('Ed25519');
+  return { credential: secret, verifier: publicKey.toString('base64') };
 }
 
 function signingKeyOf(credential: Uint8Array): KeyObject {

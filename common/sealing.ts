@@ -1,11 +1,6 @@
-import {
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  generateKeyPairSync,
-  type KeyObject,
-} from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto';
 import nacl from 'tweetnacl';
+import { newRawKeyPair } from './keys.js';
 
 /**
  * Messages from the control plane to one agent: nacl.box (X25519, XSalsa20-Poly1305) from the
@@ -29,8 +24,6 @@ export class BundleError extends Error {
 
 /** DER prefix that wraps a raw X25519 private key for node:crypto. */
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-/** Length of the DER SubjectPublicKeyInfo header before a raw X25519 public key. */
-const SPKI_PREFIX_BYTES = 12;
 const SIGMA = Buffer.from('expand 32-byte k', 'ascii');
 
 /** tweetnacl's HSalsa20 core, which its published types leave out. */
@@ -73,15 +66,8 @@ export interface KeyPair {
 
 /** A fresh X25519 key pair, as raw 32-byte halves (the same form nacl.box uses). */
 export function newKeyPair(): KeyPair {
-  // DER straight out of the generator, as in newCredential (common/proof.ts).
-  const { publicKey, privateKey } = generateKeyPairSync('x25519', {
-    privateKeyEncoding: { type: 'pkcs8', format: 'der' },
-    publicKeyEncoding: { type: 'spki', format: 'der' },
-  });
-  return {
-    publicKey: Buffer.from(publicKey.subarray(SPKI_PREFIX_BYTES)),
-    secretKey: Buffer.from(privateKey.subarray(PKCS8_PREFIX.length)),
-  };
+  const { secret, publicKey } = newRawKeyPair('X25519');
+  return { publicKey, secretKey: secret };
 }
 
 /**

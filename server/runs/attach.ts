@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type ServerWritableStream, type StatusObject, status } from '@grpc/grpc-js';
-import { generateCredential, verifyProof } from '../../common/proof.js';
+import { newCredential, verifyProof } from '../../common/proof.js';
 import { PUBLIC_KEY_BYTES, sealWith, sharedKey } from '../../common/sealing.js';
 import {
   type AttachRequest,
@@ -84,7 +84,7 @@ async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> 
   // 3. The bundle is assembled first; one transaction then claims the run (or rotates the
   // resume credential) and records the attach and the delivery, so a refused claim sends
   // nothing and an attach costs one write.
-  const resume = await generateCredential();
+  const resume = newCredential();
   const bundle = await assembleBundle(deps, row, deps.bundles);
   bundle.resumeCredential = resume.credential.toString('base64url');
   resume.credential.fill(0);

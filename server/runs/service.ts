@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { generateCredential } from '../../common/proof.js';
+import { newCredential } from '../../common/proof.js';
 import {
   type Run,
   type RunServiceServer,
@@ -180,7 +180,7 @@ export function runHandlers(deps: RunDeps): Handlers<RunServiceServer> {
       const ttl = ttlOf(req.ttlSeconds);
       const labels = labelsOf(req.labels);
       const runKey = await deps.runKeys.current();
-      const bootstrap = await generateCredential();
+      const bootstrap = newCredential();
       const now = deps.now();
       const row: RunTable = {
         id: `run_${randomBytes(8).toString('hex')}`,
