@@ -197,10 +197,11 @@ function rssKiB(pid: number): number {
  * A thread runs this file again. Run by tsx, the thread loads it through tsx's API: a worker
  * does not inherit the loader, and a `--import tsx` in its execArgv registers too late.
  */
+const SELF = JSON.stringify(import.meta.url);
 const WORKER_BOOT = import.meta.url.endsWith('.ts')
   ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
-      .then((tsx) => tsx.tsImport(${JSON.stringify(import.meta.url)}, ${JSON.stringify(import.meta.url)}))`
-  : `import(${JSON.stringify(import.meta.url)})`;
+      .then((tsx) => tsx.tsImport(${SELF}, ${SELF}))`
+  : `import(${SELF})`;
 
 /** A client thread, driven by commands; its reports are kept, by kind, until asked for. */
 class ClientThread {
