@@ -12,11 +12,32 @@ export function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-/** Peak resident set size of a live process, from /proc (Linux), in KiB. */
-export function peakRssKiB(pid: number): number {
+/** A size from /proc/PID/status (Linux), in KiB. */
+function statusKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const m = /VmHWM:\s+(\d+) kB/.exec(status);
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
   return m === null ? Number.NaN : Number(m[1]);
+}
+
+/** Peak resident set size of a live process, in KiB. */
+export const peakRssKiB = (pid: number): number => statusKiB(pid, 'VmHWM');
+
+/** Resident set size of a live process now, in KiB. */
+export const rssKiB = (pid: number): number => statusKiB(pid, 'VmRSS');
+
+/** The promise's value, or an error once `ms` passed (a hung server ends the run, not hangs it). */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  // Settled either way, so a failure after the timeout does not end the process.
+  p.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface SpawnedServer {

@@ -16,8 +16,6 @@ const PUBLIC_KEY_BYTES = 32;
 
 /** DER prefix that wraps a raw Ed25519 seed as PKCS#8 for node:crypto. */
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-/** Length of the DER SubjectPublicKeyInfo header before a raw 32-byte Ed25519/X25519 key. */
-const SPKI_PREFIX_BYTES = 12;
 
 export interface Credential {
   /** The seed: what the holder keeps secret. */
@@ -46,8 +44,8 @@ export function statement(kind: ProofKind, runId: string, agentPublicKey: Uint8A
 
 /** The verifier of a credential, base64 (what newCredential returned beside it). */
 export function verifierOf(credential: Uint8Array): string {
-  const der = createPublicKey(signingKeyOf(credential)).export({ type: 'spki', format: 'der' });
-  return der.subarray(SPKI_PREFIX_BYTES).toString('base64');
+  const jwk = createPublicKey(signingKeyOf(credential)).export({ format: 'jwk' });
+  return Buffer.from(jwk.x ?? '', 'base64url').toString('base64');
 }
 
 export function prove(

@@ -11,7 +11,7 @@ interface Pending {
   failed: (err: unknown) => void;
 }
 
-/** Rows per statement: well under SQLite's and PostgreSQL's limits on bound parameters. */
+/** Audit rows per INSERT: well under SQLite's and PostgreSQL's limits on bound parameters. */
 const CHUNK = 400;
 
 /**
@@ -43,11 +43,7 @@ export class DeliveryLog {
           ids.push(p.runId);
           byVersion.set(p.version, ids);
         }
-        for (const [version, ids] of byVersion) {
-          for (let i = 0; i < ids.length; i += CHUNK) {
-            await setDeliveredVersions(trx, ids.slice(i, i + CHUNK), version);
-          }
-        }
+        for (const [version, ids] of byVersion) await setDeliveredVersions(trx, ids, version);
         for (let i = 0; i < batch.length; i += CHUNK) {
           await insertAuditEvent(
             trx,

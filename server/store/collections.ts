@@ -1,5 +1,5 @@
 import { sql, type Updateable } from 'kysely';
-import type { Db } from './db.js';
+import { type Db, inBatches } from './db.js';
 import { notifyChange } from './postgres.js';
 import type { CollectionRow, CollectionTable, NewCollectionRow } from './schema.js';
 
@@ -50,16 +50,8 @@ export async function bumpVersion(db: Db, name: string): Promise<void> {
   await notifyChange(db, name);
 }
 
-export async function collectionVersions(db: Db, names: string[]): Promise<CollectionRow[]> {
-  const rows: CollectionRow[] = [];
-  for (let i = 0; i < names.length; i += NAMES_PER_QUERY) {
-    const part = names.slice(i, i + NAMES_PER_QUERY);
-    rows.push(
-      ...(await db.selectFrom('collections').selectAll().where('name', 'in', part).execute()),
-    );
-  }
-  return rows;
+export function collectionVersions(db: Db, names: string[]): Promise<CollectionRow[]> {
+  return inBatches(names, (slice) =>
+    db.selectFrom('collections').selectAll().where('name', 'in', slice).execute(),
+  );
 }
-
-/** Names per query: far below SQLite's and PostgreSQL's limits on bound parameters. */
-const NAMES_PER_QUERY = 2000;

@@ -7,6 +7,24 @@ import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
 
+/** Values bound per IN list: far below SQLite's 32,766 and PostgreSQL's 65,535 parameters. */
+const IN_LIST_MAX = 2000;
+
+/**
+ * Runs `query` over `values` in slices that fit one statement's bound parameters, and returns
+ * every slice's rows in order. A list of any length (one id per attached stream) then fits.
+ */
+export async function inBatches<V, R>(
+  values: V[],
+  query: (slice: V[]) => Promise<R[]>,
+): Promise<R[]> {
+  const rows: R[] = [];
+  for (let i = 0; i < values.length; i += IN_LIST_MAX) {
+    rows.push(...(await query(values.slice(i, i + IN_LIST_MAX))));
+  }
+  return rows;
+}
+
 export const sqlitePath = (dataDir: string): string => join(dataDir, 'runkeys.db');
 
 /** Opens (creating when needed) the embedded SQLite store in WAL mode. */

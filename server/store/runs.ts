@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import { type Db, inBatches } from './db.js';
 import { notifyChange } from './postgres.js';
 import type { RunKeyTable, RunState, RunTable } from './schema.js';
 
@@ -102,25 +102,21 @@ export async function setDeliveredVersion(db: Db, id: string, version: number): 
 }
 
 export async function setDeliveredVersions(db: Db, ids: string[], version: number): Promise<void> {
-  await db.updateTable('runs').set({ delivered_version: version }).where('id', 'in', ids).execute();
+  await inBatches(ids, (slice) =>
+    db.updateTable('runs').set({ delivered_version: version }).where('id', 'in', slice).execute(),
+  );
 }
 
-/** Ids per query: far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */
-const IDS_PER_QUERY = 2000;
-
 /** The states of the runs that have ended or expired among `ids`. */
-export async function endedRuns(db: Db, ids: string[]): Promise<{ id: string; state: RunState }[]> {
-  const ended: { id: string; state: RunState }[] = [];
-  for (let i = 0; i < ids.length; i += IDS_PER_QUERY) {
-    const rows = await db
+export function endedRuns(db: Db, ids: string[]): Promise<{ id: string; state: RunState }[]> {
+  return inBatches(ids, (slice) =>
+    db
       .selectFrom('runs')
       .select(['id', 'state'])
-      .where('id', 'in', ids.slice(i, i + IDS_PER_QUERY))
+      .where('id', 'in', slice)
       .where('state', 'in', ['ended', 'expired'])
-      .execute();
-    ended.push(...rows);
-  }
-  return ended;
+      .execute(),
+  );
 }
 
 export const currentRunKey = (db: Db): Promise<RunKeyTable | undefined> =>
