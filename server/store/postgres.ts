@@ -44,6 +44,15 @@ export function openPostgres(url: string, log: Logger, settings = DEFAULT_POOL):
   pool.on('error', (err) =>
     log.warn({ err: { message: err.message } }, 'database connection lost'),
   );
+  // A connection that dies while checked out (inside a transaction, between two queries)
+  // emits 'error' on the client itself, where the pool no longer listens: without this the
+  // process would crash. Its queries fail on their own (UNAVAILABLE), and the pool drops the
+  // broken client when it is released.
+  pool.on('connect', (client) =>
+    client.on('error', (err) =>
+      log.debug({ err: { message: err.message } }, 'database connection lost while in use'),
+    ),
+  );
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 

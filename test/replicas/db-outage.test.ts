@@ -1,6 +1,9 @@
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { status } from '@grpc/grpc-js';
+import { sql } from 'kysely';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isStoreUnavailable, openPostgres } from '../../server/store/postgres.js';
 import { LightAgent } from '../helpers/accounts.js';
 import { freshDatabase, postgresUrl } from '../helpers/postgres.js';
 import { type ControlPlane, controlPlane } from '../helpers/runs.js';
@@ -49,6 +52,7 @@ class CuttableProxy {
 
 let db: Awaited<ReturnType<typeof freshDatabase>>;
 let proxy: CuttableProxy;
+let proxiedUrl: string;
 let srv: TestServer;
 let cp: ControlPlane;
 
@@ -61,7 +65,8 @@ describe.skipIf(postgresUrl() === undefined)(
       proxy = new CuttableProxy({ host: url.hostname, port: Number(url.port) });
       await proxy.open();
       url.port = String(proxy.port);
-      srv = await startTestServer({ databaseUrl: url.href });
+      proxiedUrl = url.href;
+      srv = await startTestServer({ databaseUrl: proxiedUrl });
       cp = controlPlane(srv.address, srv.rootToken);
       await cp.createCollection('acme');
       await cp.setProvider('acme', 'openai', { apiKey: 'sk-outage-test-000000001' });
@@ -105,6 +110,41 @@ describe.skipIf(postgresUrl() === undefined)(
         expect(seen).not.toContain('during');
       } finally {
         agent.stop();
+      }
+    }, 30_000);
+
+    // A connection checked out of the pool (here: held by a transaction between two queries)
+    // reports its loss on the client, where the pool no longer listens; unheard, that 'error'
+    // event would crash the control plane. It must fail the transaction, and only that.
+    it('fails a transaction whose connection dies mid-way, and nothing else', async () => {
+      const store = openPostgres(proxiedUrl, pino({ level: 'silent' }));
+      try {
+        const failed = await store
+          .transaction()
+          .execute(async (trx) => {
+            await sql`select 1`.execute(trx);
+            await proxy.cut();
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            await sql`select 1`.execute(trx);
+          })
+          .then(
+            () => undefined,
+            (err: unknown) => err,
+          );
+        expect(isStoreUnavailable(failed)).toBe(true);
+
+        await proxy.open();
+        await waitFor(
+          () =>
+            sql`select 1`.execute(store).then(
+              () => true,
+              () => false,
+            ),
+          10_000,
+          'a new connection',
+        );
+      } finally {
+        await store.destroy();
       }
     }, 30_000);
   },
