@@ -22,8 +22,8 @@ import { seedCollection } from './admin.js';
 import { cpuMs, median, REPO, startServerProcess } from './lib.js';
 
 const CONCURRENCY = Number(process.argv[2] ?? 200);
-const TOTAL = Number(process.argv[3] ?? 3000);
-const ROUNDS = 6;
+const TOTAL = Number(process.argv[3] ?? 5000);
+const ROUNDS = 10;
 
 interface Job {
   request: AttachRequest;

@@ -8,6 +8,7 @@ import { newRawKeyPair } from './keys.js';
  * Only that agent can open them, and it can tell they came from the key it pinned.
  */
 export const PUBLIC_KEY_BYTES = nacl.box.publicKeyLength;
+export const SECRET_KEY_BYTES = nacl.box.secretKeyLength;
 
 export interface Sealed {
   nonce: Uint8Array;
@@ -66,7 +67,7 @@ export interface KeyPair {
 
 /** A fresh X25519 key pair, as raw 32-byte halves (the same form nacl.box uses). */
 export function newKeyPair(): KeyPair {
-  const { secret, publicKey } = newRawKeyPair('X25519');
+  const { secret, publicKey } = newRawKeyPair();
   return { publicKey, secretKey: secret };
 }
 
@@ -76,7 +77,9 @@ export function newKeyPair(): KeyPair {
  * scalar multiplication done by node:crypto, which is many times faster than tweetnacl's.
  */
 export function sharedKey(publicKey: Uint8Array, secretKey: Uint8Array): Uint8Array {
-  if (publicKey.length !== PUBLIC_KEY_BYTES || secretKey.length !== 32) throw new BundleError();
+  if (publicKey.length !== PUBLIC_KEY_BYTES || secretKey.length !== SECRET_KEY_BYTES) {
+    throw new BundleError();
+  }
   let secret: Buffer;
   try {
     secret = diffieHellman({
@@ -91,9 +94,15 @@ export function sharedKey(publicKey: Uint8Array, secretKey: Uint8Array): Uint8Ar
     // node:crypto refuses low-order points; to the caller that is one more key that fails.
     throw new BundleError();
   }
-  const shared = new Uint8Array(32);
-  hsalsa20(shared, new Uint8Array(16), secret, SIGMA);
+  const shared = boxKeyOf(secret);
   secret.fill(0);
+  return shared;
+}
+
+/** nacl.box.before's last step: HSalsa20 over an X25519 shared secret gives the box key. */
+export function boxKeyOf(x25519Secret: Uint8Array): Uint8Array {
+  const shared = new Uint8Array(32);
+  hsalsa20(shared, new Uint8Array(16), x25519Secret, SIGMA);
   return shared;
 }
 

@@ -10,6 +10,7 @@ import {
   promotePendingMasterKey,
 } from './crypto/master-key.js';
 import { KEY_BYTES } from './crypto/seal.js';
+import { newEventId } from './ids.js';
 import { MASTER_CHECK, openKeyring } from './keys-at-start.js';
 import type { Logger } from './logger.js';
 import { insertAuditEvent } from './store/audit.js';
@@ -82,7 +83,7 @@ export async function rotateMasterKey(
       }
       await putMeta(trx, MASTER_CHECK, next.makeCheck());
       await insertAuditEvent(trx, {
-        id: `evt_${randomBytes(8).toString('hex')}`,
+        id: newEventId(),
         time: Date.now(),
         actor: 'runkeys',
         collection: '',

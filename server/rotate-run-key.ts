@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { requireMasterKeyWithDatabase } from './config.js';
+import { newEventId } from './ids.js';
 import { openKeyring } from './keys-at-start.js';
 import type { Logger } from './logger.js';
 import { type RunKey, RunKeys } from './runs/run-keys.js';
@@ -23,7 +23,7 @@ export async function rotateRunKey(
     const keyring = await openKeyring(db, dataDir, masterKeyEnv, log);
     const key = await new RunKeys(db, keyring).rotate();
     await insertAuditEvent(db, {
-      id: `evt_${randomBytes(8).toString('hex')}`,
+      id: newEventId(),
       time: Date.now(),
       actor: 'runkeys',
       collection: '',

@@ -1,4 +1,5 @@
-import { openWith, sharedKey } from '../../common/sealing.js';
+import { openWith } from '../../common/sealing.js';
+import { sharedKey } from '../crypto/native.js';
 import { ApiError, invalid } from '../errors.js';
 import { getRun } from '../store/runs.js';
 import type { RunTable } from '../store/schema.js';

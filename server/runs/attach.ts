@@ -1,16 +1,17 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type ServerWritableStream, type StatusObject, status } from '@grpc/grpc-js';
-import { newCredential, verifyProof } from '../../common/proof.js';
-import { PUBLIC_KEY_BYTES, sealWith, sharedKey } from '../../common/sealing.js';
+import { PUBLIC_KEY_BYTES } from '../../common/sealing.js';
 import {
   type AttachRequest,
   type AttachResponse,
   type Bundle,
   Envelope,
 } from '../../proto/gen/runkeys/v1/runs.js';
+import { newCredential, sealWith, sharedKey, verifyProof } from '../crypto/native.js';
 import { ApiError, invalid, precondition } from '../errors.js';
 import { refuseUndecodable, toStatus } from '../grpc/adapter.js';
+import { newEventId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import { insertAuditEvent, type NewAuditEvent } from '../store/audit.js';
 import type { Db } from '../store/db.js';
@@ -85,7 +86,7 @@ async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> 
   // resume credential) and records the attach and the delivery, so a refused claim sends
   // nothing and an attach costs one write.
   const resume = newCredential();
-  const bundle = await assembleBundle(deps, row, deps.bundles);
+  const bundle = await assembleBundle(deps, row, deps.bundles, claim.collection);
   bundle.resumeCredential = resume.credential.toString('base64url');
   resume.credential.fill(0);
   const claimed = await deps.db.transaction().execute(async (trx) => {
@@ -129,6 +130,8 @@ async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> 
 /** A verified request, and the conditional write that claims the run for it. */
 interface Claim {
   row: RunTable;
+  /** The run's collection, read with the run: its version is what the bundle carries. */
+  collection: CollectionRow;
   /** The row as it is once claimed. */
   attached: RunTable;
   /** Claims the run and records the version of the bundle it is about to receive. */
@@ -136,28 +139,24 @@ interface Claim {
 }
 
 async function checkBootstrap(deps: RunDeps, req: AttachRequest): Promise<Claim> {
-  const row = await store.getRun(deps.db, req.runId);
+  const read = await store.getRunWithCollection(deps.db, req.runId);
   const now = deps.now();
-  const ok =
-    row !== undefined &&
-    row.bootstrap_verifier !== null &&
-    row.state === 'pending' &&
-    row.bootstrap_expires_at > now &&
-    row.expires_at > now &&
-    verifyProof(
-      row.bootstrap_verifier,
-      req.bootstrapProof,
-      'bootstrap',
-      row.id,
-      req.agentPublicKey,
-    );
-  if (!ok || row === undefined || row.bootstrap_verifier === null) {
+  const verifier = read?.run.bootstrap_verifier ?? null;
+  if (
+    read === undefined ||
+    verifier === null ||
+    read.run.state !== 'pending' ||
+    read.run.bootstrap_expires_at <= now ||
+    read.run.expires_at <= now ||
+    !verifyProof(verifier, req.bootstrapProof, 'bootstrap', read.run.id, req.agentPublicKey)
+  ) {
     throw unauthenticated(ATTACH_REFUSED);
   }
+  const row = read.run;
   const agentKey = Buffer.from(req.agentPublicKey).toString('base64');
-  const verifier = row.bootstrap_verifier;
   return {
     row,
+    collection: read.collection,
     attached: { ...row, state: 'attached', agent_public_key: agentKey, attached_at: now },
     commit: (trx, resumeVerifier, version) =>
       store.claimBootstrap(trx, row.id, verifier, {
@@ -170,9 +169,12 @@ async function checkBootstrap(deps: RunDeps, req: AttachRequest): Promise<Claim>
 }
 
 async function checkResume(deps: RunDeps, req: AttachRequest): Promise<Claim> {
-  const row = await store.getRun(deps.db, req.runId);
-  if (row === undefined || row.agent_public_key === null) throw unauthenticated(RESUME_REFUSED);
-  const bound = Buffer.from(row.agent_public_key, 'base64');
+  const read = await store.getRunWithCollection(deps.db, req.runId);
+  if (read === undefined || read.run.agent_public_key === null) {
+    throw unauthenticated(RESUME_REFUSED);
+  }
+  const row = read.run;
+  const bound = Buffer.from(read.run.agent_public_key, 'base64');
   const presented = Buffer.from(req.agentPublicKey);
   if (bound.length !== presented.length || !timingSafeEqual(bound, presented)) {
     throw unauthenticated(RESUME_REFUSED);
@@ -188,6 +190,7 @@ async function checkResume(deps: RunDeps, req: AttachRequest): Promise<Claim> {
   const keep = used === row.resume_verifier ? used : (row.resume_prev_verifier ?? used);
   return {
     row,
+    collection: read.collection,
     attached: row,
     commit: (trx, resumeVerifier, version) =>
       store.rotateResume(trx, row.id, used, resumeVerifier, keep, version),
@@ -218,7 +221,7 @@ export function runEvent(
   details: Record<string, string>,
 ): NewAuditEvent {
   return {
-    id: `evt_${randomBytes(8).toString('hex')}`,
+    id: newEventId(),
     time: at,
     actor: row.id,
     collection: row.collection,

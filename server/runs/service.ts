@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import { newCredential } from '../../common/proof.js';
 import {
   type Run,
   type RunServiceServer,
@@ -7,8 +5,10 @@ import {
   type Runtime,
 } from '../../proto/gen/runkeys/v1/runs.js';
 import { authorize, type Principal } from '../auth/principal.js';
+import { newCredential } from '../crypto/native.js';
 import { invalid, notFound, precondition } from '../errors.js';
 import type { Handlers } from '../grpc/adapter.js';
+import { randomHex } from '../ids.js';
 import { providerName } from '../layers/providers.js';
 import type { Limits } from '../limits.js';
 import type { Metrics } from '../metrics.js';
@@ -183,7 +183,7 @@ export function runHandlers(deps: RunDeps): Handlers<RunServiceServer> {
       const bootstrap = newCredential();
       const now = deps.now();
       const row: RunTable = {
-        id: `run_${randomBytes(8).toString('hex')}`,
+        id: `run_${randomHex(8)}`,
         collection,
         provider: runtime.provider,
         auth: runtime.auth,

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { Principal } from '../auth/principal.js';
 import type { CollectionKeys, Keyring } from '../crypto/keyring.js';
 import { notFound } from '../errors.js';
+import { newEventId } from '../ids.js';
 import { insertAuditEvent } from '../store/audit.js';
 import { bumpVersion, getCollection } from '../store/collections.js';
 import type { Db } from '../store/db.js';
@@ -63,7 +63,7 @@ export async function audit(db: Db, deps: ServiceDeps, actor: Principal, e: Audi
     deps.changed?.();
   }
   await insertAuditEvent(db, {
-    id: `evt_${randomBytes(8).toString('hex')}`,
+    id: newEventId(),
     time: deps.now(),
     actor: actor.tokenId,
     collection: e.collection,

@@ -1,9 +1,57 @@
 import { type Db, inBatches } from './db.js';
 import { notifyChange } from './postgres.js';
-import type { RunKeyTable, RunState, RunTable } from './schema.js';
+import { prepared } from './prepared.js';
+import type { CollectionRow, RunKeyTable, RunState, RunTable } from './schema.js';
 
 export const getRun = (db: Db, id: string): Promise<RunTable | undefined> =>
   db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
+
+/** A run and its collection's row, in one read (an attach needs both). */
+export async function getRunWithCollection(
+  db: Db,
+  id: string,
+): Promise<{ run: RunTable; collection: CollectionRow } | undefined> {
+  const row = (await runWithCollectionQuery(db, { id })).rows[0];
+  if (row === undefined) return undefined;
+  const {
+    c_description,
+    c_data_key_sealed,
+    c_version,
+    c_created_at,
+    c_updated_at,
+    c_created_by,
+    c_max_offline_s,
+    ...run
+  } = row;
+  const collection: CollectionRow = {
+    name: run.collection,
+    description: c_description,
+    data_key_sealed: c_data_key_sealed,
+    version: c_version,
+    created_at: c_created_at,
+    updated_at: c_updated_at,
+    created_by: c_created_by,
+    max_offline_s: c_max_offline_s,
+  };
+  return { run, collection };
+}
+
+const runWithCollectionQuery = prepared((db, p: { id: string }) =>
+  db
+    .selectFrom('runs')
+    .innerJoin('collections', 'collections.name', 'runs.collection')
+    .selectAll('runs')
+    .select([
+      'collections.description as c_description',
+      'collections.data_key_sealed as c_data_key_sealed',
+      'collections.version as c_version',
+      'collections.created_at as c_created_at',
+      'collections.updated_at as c_updated_at',
+      'collections.created_by as c_created_by',
+      'collections.max_offline_s as c_max_offline_s',
+    ])
+    .where('runs.id', '=', p.id),
+);
 
 export function listRuns(
   db: Db,
@@ -38,15 +86,33 @@ export async function claimBootstrap(
     'agent_public_key' | 'attached_at' | 'resume_verifier' | 'delivered_version'
   >,
 ): Promise<boolean> {
-  const res = await db
-    .updateTable('runs')
-    .set({ ...patch, state: 'attached', bootstrap_verifier: null, resume_prev_verifier: null })
-    .where('id', '=', id)
-    .where('state', '=', 'pending')
-    .where('bootstrap_verifier', '=', verifier)
-    .executeTakeFirst();
-  return res.numUpdatedRows === 1n;
+  const res = await claimBootstrapQuery(db, { id, verifier, ...patch });
+  return res.numAffectedRows === 1n;
 }
+
+const claimBootstrapQuery = prepared(
+  (
+    db,
+    p: { id: string; verifier: string } & Pick<
+      RunTable,
+      'agent_public_key' | 'attached_at' | 'resume_verifier' | 'delivered_version'
+    >,
+  ) =>
+    db
+      .updateTable('runs')
+      .set({
+        agent_public_key: p.agent_public_key,
+        attached_at: p.attached_at,
+        resume_verifier: p.resume_verifier,
+        delivered_version: p.delivered_version,
+        state: 'attached',
+        bootstrap_verifier: null,
+        resume_prev_verifier: null,
+      })
+      .where('id', '=', p.id)
+      .where('state', '=', 'pending')
+      .where('bootstrap_verifier', '=', p.verifier),
+);
 
 /** Rotates the resume credential; only when the verifier used is still current or previous. */
 export async function rotateResume(
@@ -57,19 +123,28 @@ export async function rotateResume(
   keepPrevious: string,
   deliveredVersion: number,
 ): Promise<boolean> {
-  const res = await db
-    .updateTable('runs')
-    .set({
-      resume_verifier: next,
-      resume_prev_verifier: keepPrevious,
-      delivered_version: deliveredVersion,
-    })
-    .where('id', '=', id)
-    .where('state', '=', 'attached')
-    .where((eb) => eb.or([eb('resume_verifier', '=', used), eb('resume_prev_verifier', '=', used)]))
-    .executeTakeFirst();
-  return res.numUpdatedRows === 1n;
+  const res = await rotateResumeQuery(db, { id, used, next, keepPrevious, deliveredVersion });
+  return res.numAffectedRows === 1n;
 }
+
+const rotateResumeQuery = prepared(
+  (
+    db,
+    p: { id: string; used: string; next: string; keepPrevious: string; deliveredVersion: number },
+  ) =>
+    db
+      .updateTable('runs')
+      .set({
+        resume_verifier: p.next,
+        resume_prev_verifier: p.keepPrevious,
+        delivered_version: p.deliveredVersion,
+      })
+      .where('id', '=', p.id)
+      .where('state', '=', 'attached')
+      .where((eb) =>
+        eb.or([eb('resume_verifier', '=', p.used), eb('resume_prev_verifier', '=', p.used)]),
+      ),
+);
 
 /**
  * Ends a run that has not ended yet; returns false when it already had. Resume verifiers stay,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { AgentConfigError, agentConfig } from '../../agent/config.js';
 import { formatDuration, parseDuration } from '../../agent/duration.js';
-import { newCredential } from '../../common/proof.js';
 import { newKeyPair } from '../../common/sealing.js';
+import { newCredential } from '../../server/crypto/native.js';
 
 const ENV = {
   RUNKEYS_ADDR: '127.0.0.1:7443',

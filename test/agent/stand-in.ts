@@ -8,7 +8,6 @@ import {
   type sendUnaryData,
 } from '@grpc/grpc-js';
 import type { AgentConfig } from '../../agent/config.js';
-import { newCredential } from '../../common/proof.js';
 import { newKeyPair, openWith, sealFor, sharedKey } from '../../common/sealing.js';
 import {
   type AgentServiceServer,
@@ -24,6 +23,7 @@ import {
   type ReportResponse,
   ReportStatement,
 } from '../../proto/gen/runkeys/v1/runs.js';
+import { newCredential } from '../../server/crypto/native.js';
 
 // A stand-in control plane for runAgent() tests (no server/ code). It takes any proof, first
 // attach or resume, answers every attach with the bundle it holds (and a fresh resume

@@ -14,7 +14,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentConfig } from '../../agent/config.js';
 import { Session, type SessionEvent } from '../../agent/session.js';
-import { newCredential, prove } from '../../common/proof.js';
+import { prove } from '../../common/proof.js';
 import {
   BundleError,
   type KeyPair,
@@ -38,6 +38,7 @@ import {
   ReportRequest,
   ReportStatement,
 } from '../../proto/gen/runkeys/v1/runs.js';
+import { newCredential } from '../../server/crypto/native.js';
 import {
   type AgentKeys,
   AttachStream,

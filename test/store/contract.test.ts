@@ -16,7 +16,14 @@ import { type Db, migrate } from '../../server/store/db.js';
 import { insertAccount, takeLease, writeUnderFence } from '../../server/store/oauth.js';
 import { openStore } from '../../server/store/open.js';
 import { CHANGES_CHANNEL } from '../../server/store/postgres.js';
-import { claimBootstrap, finishRun, insertRun, insertRunKey } from '../../server/store/runs.js';
+import {
+  claimBootstrap,
+  finishRun,
+  getRun,
+  getRunWithCollection,
+  insertRun,
+  insertRunKey,
+} from '../../server/store/runs.js';
 import type { RunTable } from '../../server/store/schema.js';
 import { freshDatabase, postgresUrl } from '../helpers/postgres.js';
 
@@ -145,6 +152,18 @@ for (const subject of SUBJECTS) {
         ),
       );
       expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('reads a run with its collection as the two reads would, numbers as numbers', async () => {
+      await insertRun(db, run('run_000000000000b0b0', { delivered_version: 7 }));
+      const both = await getRunWithCollection(db, 'run_000000000000b0b0');
+      expect(both).toEqual({
+        run: await getRun(db, 'run_000000000000b0b0'),
+        collection: await getCollection(db, 'acme'),
+      });
+      expect(both?.run.delivered_version).toBe(7);
+      expect(typeof both?.collection.version).toBe('number');
+      expect(await getRunWithCollection(db, 'run_00000000000000ff')).toBeUndefined();
     });
 
     it('a run ends once', async () => {
