@@ -1,9 +1,18 @@
 import { unlinkSync, writeFileSync } from 'node:fs';
+import { sql } from 'kysely';
 import type { Logger } from './logger.js';
 import { newTokenRow } from './services/admin-tokens.js';
 import { countRootTokens, insertAdminToken } from './store/admin-tokens.js';
 import { insertAuditEvent } from './store/audit.js';
 import type { Db } from './store/db.js';
+import { isPostgres } from './store/postgres.js';
+
+/**
+ * PostgreSQL advisory lock key of the first start ("rkfirst" in ASCII): replicas starting
+ * together on an empty database take turns, so the first makes the root token and the others
+ * find it. (Kysely's migration lock has a key of its own.)
+ */
+const FIRST_START_LOCK = 0x726b6669727374n;
 
 export interface RootTokenSink {
   /** File to write the token to (created 0600, must not exist); stderr when undefined. */
@@ -25,6 +34,9 @@ export async function ensureRootToken(db: Db, sink: RootTokenSink, log: Logger):
     writeFileSync(sink.file, `${token.secret}\n`, { mode: 0o600, flag: 'wx' });
   }
   const stored = await db.transaction().execute(async (trx) => {
+    // SQLite has one writer at a time, and a transaction that read before another's commit
+    // fails to write (SQLITE_BUSY) rather than write a second token.
+    if (isPostgres(trx)) await sql`select pg_advisory_xact_lock(${FIRST_START_LOCK})`.execute(trx);
     if ((await countRootTokens(trx)) > 0) return false;
     await insertAdminToken(trx, token.row);
     await insertAuditEvent(trx, {

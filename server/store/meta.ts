@@ -12,3 +12,12 @@ export async function putMeta(db: Db, key: string, value: string): Promise<void>
     .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
     .execute();
 }
+
+/** Stores a value unless the key has one already (the first writer wins). */
+export async function insertMetaIfAbsent(db: Db, key: string, value: string): Promise<void> {
+  await db
+    .insertInto('meta')
+    .values({ key, value })
+    .onConflict((oc) => oc.column('key').doNothing())
+    .execute();
+}
