@@ -2,6 +2,7 @@ import { OperatorError } from '../common/operator-error.js';
 import type { LimitSettings } from './limits.js';
 import type { LogLevel } from './logger.js';
 import type { RefreshSettings } from './oauth/refresh.js';
+import type { PoolSettings } from './store/postgres.js';
 
 /** Everything the server reads from flags and RUNKEYS_* variables, parsed once in main. */
 export interface ServerConfig {
@@ -23,6 +24,8 @@ export interface ServerConfig {
   limits?: Partial<LimitSettings>;
   /** Refresh timing; see RefreshSettings. */
   refresh?: Partial<RefreshSettings>;
+  /** PostgreSQL pool size and timeouts (only with databaseUrl); see PoolSettings. */
+  pool?: Partial<PoolSettings>;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:7443';

@@ -7,6 +7,7 @@ import {
   type ServerConfig,
 } from '../../server/config.js';
 import type { LogLevel } from '../../server/logger.js';
+import type { PoolSettings } from '../../server/store/postgres.js';
 import type { CliIo } from '../context.js';
 
 interface ServerOptions {
@@ -23,6 +24,9 @@ interface ServerOptions {
   refreshMinMargin?: string;
   adminWriteRate?: string;
   maxStreamsPerCollection?: string;
+  dbPoolSize?: string;
+  dbAcquireTimeout?: string;
+  dbStatementTimeout?: string;
 }
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -58,6 +62,7 @@ export function serverConfig(opts: ServerOptions, io: CliIo): ServerConfig {
   if (!Number.isInteger(maxStreams) || maxStreams < 1) {
     throw new ConfigError('--max-streams-per-collection must be a whole number, at least 1');
   }
+  const databaseUrl = opts.databaseUrl ?? env.RUNKEYS_DATABASE_URL;
   return {
     listen: opts.listen ?? env.RUNKEYS_LISTEN ?? DEFAULT_LISTEN,
     dataDir: opts.dataDir ?? env.RUNKEYS_DATA_DIR ?? DEFAULT_DATA_DIR,
@@ -70,7 +75,8 @@ export function serverConfig(opts: ServerOptions, io: CliIo): ServerConfig {
     logPretty:
       (io.stderr as NodeJS.WriteStream).isTTY === true && env.RUNKEYS_LOG_FORMAT !== 'json',
     masterKey: env.RUNKEYS_MASTER_KEY,
-    databaseUrl: opts.databaseUrl ?? env.RUNKEYS_DATABASE_URL,
+    databaseUrl,
+    pool: poolConfig(opts, env, databaseUrl !== undefined),
     httpListen: httpListen === 'off' ? undefined : httpListen,
     oauthRedirectUri: opts.oauthRedirectUri ?? env.RUNKEYS_OAUTH_REDIRECT_URI,
     refresh: { minMarginMs: minMarginS * 1000 },
@@ -80,6 +86,46 @@ export function serverConfig(opts: ServerOptions, io: CliIo): ServerConfig {
       streamsPerCollection: maxStreams,
     },
   };
+}
+
+/** The PostgreSQL pool flags; each refused, by name, without --database-url. */
+function poolConfig(
+  opts: ServerOptions,
+  env: NodeJS.ProcessEnv,
+  withDatabase: boolean,
+): Partial<PoolSettings> {
+  const pool: Partial<PoolSettings> = {};
+  const given = (flag: string, value: string | undefined): value is string => {
+    if (value === undefined) return false;
+    if (!withDatabase) {
+      throw new ConfigError(`${flag} applies only with --database-url (PostgreSQL)`);
+    }
+    return true;
+  };
+  const size = opts.dbPoolSize ?? env.RUNKEYS_DB_POOL_SIZE;
+  if (given('--db-pool-size', size)) {
+    const n = Number(size);
+    if (!Number.isInteger(n) || n < 1 || n > 1000) {
+      throw new ConfigError('--db-pool-size must be a whole number of connections, 1 to 1000');
+    }
+    pool.max = n;
+  }
+  const seconds = (flag: string, value: string): number => {
+    const s = Number(value);
+    if (value.trim() === '' || !Number.isFinite(s) || s <= 0 || s > 3600) {
+      throw new ConfigError(`${flag} must be seconds, above 0 and at most 3600 (e.g. 0.5 or 30)`);
+    }
+    return Math.max(1, Math.round(s * 1000));
+  };
+  const acquire = opts.dbAcquireTimeout ?? env.RUNKEYS_DB_ACQUIRE_TIMEOUT;
+  if (given('--db-acquire-timeout', acquire)) {
+    pool.connectionTimeoutMs = seconds('--db-acquire-timeout', acquire);
+  }
+  const statement = opts.dbStatementTimeout ?? env.RUNKEYS_DB_STATEMENT_TIMEOUT;
+  if (given('--db-statement-timeout', statement)) {
+    pool.statementTimeoutMs = seconds('--db-statement-timeout', statement);
+  }
+  return pool;
 }
 
 /**
@@ -125,6 +171,18 @@ export function registerServer(program: Command, io: CliIo): void {
     .option(
       '--max-streams-per-collection <n>',
       'agent streams one collection may hold open on this replica (default 20000)',
+    )
+    .option(
+      '--db-pool-size <n>',
+      'with --database-url: connections this replica keeps to PostgreSQL (default 10)',
+    )
+    .option(
+      '--db-acquire-timeout <seconds>',
+      'with --database-url: how long a call waits for a free connection (default 5)',
+    )
+    .option(
+      '--db-statement-timeout <seconds>',
+      'with --database-url: PostgreSQL cancels a statement running longer (default 15)',
     )
     .option(
       '--refresh-min-margin <seconds>',

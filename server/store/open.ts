@@ -2,13 +2,15 @@ import { OperatorError } from '../../common/operator-error.js';
 import type { Logger } from '../logger.js';
 import { type Db, migrate, openSqlite } from './db.js';
 import type { Dialect } from './migrations.js';
-import { isStoreUnavailable, openPostgres } from './postgres.js';
+import { DEFAULT_POOL, isStoreUnavailable, openPostgres, type PoolSettings } from './postgres.js';
 
 export interface StoreLocation {
   /** Where SQLite keeps its file (and, in development, master.key). */
   dataDir: string;
   /** postgres://...: the store is PostgreSQL instead. */
   databaseUrl?: string;
+  /** The PostgreSQL pool's size and timeouts, over DEFAULT_POOL. */
+  pool?: Partial<PoolSettings>;
 }
 
 /** Opens the store (SQLite in the data dir, or PostgreSQL) and applies its migrations. */
@@ -20,7 +22,7 @@ export async function openStore(
   const db =
     where.databaseUrl === undefined
       ? openSqlite(where.dataDir)
-      : openPostgres(where.databaseUrl, log);
+      : openPostgres(where.databaseUrl, log, { ...DEFAULT_POOL, ...where.pool });
   try {
     await migrate(db, dialect);
   } catch (err) {
