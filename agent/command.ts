@@ -84,6 +84,12 @@ export function agentCommand(io: AgentIo): Command {
         'where to write the status (default status.json beside the .env)',
       )
       .option('--ca-cert <path>', 'PEM CA to verify the control plane (env RUNKEYS_CA_CERT)')
+      .option(
+        '--client-cert <path>',
+        'PEM client certificate, for a control plane that requires mutual TLS ' +
+          '(env RUNKEYS_CLIENT_CERT; with --client-key)',
+      )
+      .option('--client-key <path>', 'PEM key of --client-cert (env RUNKEYS_CLIENT_KEY)')
       .option('--log-level <level>', 'agent log level', 'info')
       .option('--marker <template>', 'scrub marker; {name} becomes the variable name')
       .option('--min-length <bytes>', 'shortest value scrubbed', '8')
@@ -100,7 +106,7 @@ export function agentCommand(io: AgentIo): Command {
       .helpCommand(false)
       .addCommand(statusCommand(io))
       .action(async (command: string[], _local: unknown, cmd: Command) => {
-        // Under `runkeys agent` the root program parses --addr and --ca-cert itself.
+        // Under `runkeys agent` the root program parses --addr and the TLS flags itself.
         const flags = cmd.optsWithGlobals<AgentFlags & ScrubFlags>();
         try {
           const { scrubber, idleMs, trajectories } = scrubSettings(flags);

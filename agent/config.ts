@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { decodeCredential } from '../common/proof.js';
 import { PUBLIC_KEY_BYTES } from '../common/sealing.js';
@@ -33,7 +33,11 @@ export interface AgentConfig {
   maxOfflineExplicit: boolean;
   /** Where the agent writes its status (JSON), for `runkeys agent status`. */
   statusFile: string;
+  /** PEM CA that verifies the control plane; undefined means plaintext (loopback only). */
   caCert?: string;
+  /** PEM certificate and key the agent presents, for a control plane that requires mutual TLS. */
+  clientCert?: string;
+  clientKey?: string;
   /** The command to run; empty in sidecar mode. */
   command: string[];
 }
@@ -49,6 +53,8 @@ export interface AgentFlags {
   maxOffline?: string;
   statusFile?: string;
   caCert?: string;
+  clientCert?: string;
+  clientKey?: string;
 }
 
 /** A bad flag or variable: exit 64 with one line. */
@@ -109,6 +115,7 @@ export function agentConfig(
     );
   }
   const envFile = resolve(cwd, flags.envFile ?? 'env/.env');
+  const tls = tlsFiles(flags, env, cwd);
   return {
     addr,
     runId,
@@ -122,9 +129,39 @@ export function agentConfig(
     maxOfflineMs,
     maxOfflineExplicit: explicitMaxOffline !== undefined,
     statusFile: resolve(cwd, flags.statusFile ?? join(dirname(envFile), 'status.json')),
-    caCert: flags.caCert ?? env.RUNKEYS_CA_CERT,
+    ...tls,
     command,
   };
+}
+
+/** The TLS files from flags or RUNKEYS_* variables, each checked readable now. */
+function tlsFiles(
+  flags: AgentFlags,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): Pick<AgentConfig, 'caCert' | 'clientCert' | 'clientKey'> {
+  const given = (flag: string, value: string | undefined): string | undefined => {
+    if (value === undefined || value === '') return undefined;
+    const path = resolve(cwd, value);
+    try {
+      accessSync(path, constants.R_OK);
+    } catch {
+      throw new AgentConfigError(`cannot read ${flag} ${path}`);
+    }
+    return path;
+  };
+  const caCert = given('--ca-cert', flags.caCert ?? env.RUNKEYS_CA_CERT);
+  const clientCert = given('--client-cert', flags.clientCert ?? env.RUNKEYS_CLIENT_CERT);
+  const clientKey = given('--client-key', flags.clientKey ?? env.RUNKEYS_CLIENT_KEY);
+  if ((clientCert === undefined) !== (clientKey === undefined)) {
+    throw new AgentConfigError('--client-cert and --client-key go together');
+  }
+  if (clientCert !== undefined && caCert === undefined) {
+    throw new AgentConfigError(
+      '--client-cert needs --ca-cert (RUNKEYS_CA_CERT): a client certificate is only sent over TLS',
+    );
+  }
+  return { caCert, clientCert, clientKey };
 }
 
 function readSecretFile(path: string): string {

@@ -85,7 +85,11 @@ export class Session {
     const creds =
       config.caCert === undefined
         ? credentials.createInsecure()
-        : credentials.createSsl(readFileSync(config.caCert));
+        : credentials.createSsl(
+            readFileSync(config.caCert),
+            config.clientKey === undefined ? null : readFileSync(config.clientKey),
+            config.clientCert === undefined ? null : readFileSync(config.clientCert),
+          );
     this.client = new AgentServiceClient(config.addr, creds, {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.keepalive_timeout_ms': 10_000,
