@@ -1,6 +1,7 @@
 import type { Server } from '@grpc/grpc-js';
 import type { HealthImplementation } from 'grpc-health-check';
 import { sql } from 'kysely';
+import { AuditRetention, DEFAULT_RETENTION_SWEEP } from './audit-retention.js';
 import { bearerAuthenticator } from './auth/authenticate.js';
 import { checkListen, type ServerConfig } from './config.js';
 import { ensureRootToken } from './first-start.js';
@@ -43,7 +44,7 @@ export interface StartOptions {
  * 2. open the keyring (master key, check value);
  * 3. on first start, make the root token;
  * 4. start the HTTP listener (OAuth callback) when asked, bind gRPC and report SERVING;
- * 5. start the refresh sweep.
+ * 5. start the refresh sweep, and the audit retention sweep when asked.
  */
 export async function startServer(
   config: ServerConfig,
@@ -111,6 +112,16 @@ export async function startServer(
     const port = await bind(server, config);
     // 5.
     refresher.start();
+    const retention =
+      config.auditRetentionMs === undefined
+        ? undefined
+        : new AuditRetention(
+            db,
+            { ...DEFAULT_RETENTION_SWEEP, keepMs: config.auditRetentionMs },
+            now,
+            log,
+          );
+    retention?.start();
     const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
     const address = `${host}:${port}`;
     for (const name of ['', ...SERVICE_NAMES]) health.setStatus(name, 'SERVING');
@@ -123,7 +134,13 @@ export async function startServer(
       close: async (graceMs = 10_000) => {
         serving = false;
         watcher.close();
-        await Promise.all([refresher.stop(), connector.stop(), http?.close(), feed?.close()]);
+        await Promise.all([
+          refresher.stop(),
+          connector.stop(),
+          http?.close(),
+          feed?.close(),
+          retention?.stop(),
+        ]);
         return shutdown(server, health, db, graceMs);
       },
     };

@@ -24,6 +24,8 @@ export interface ServerConfig {
   limits?: Partial<LimitSettings>;
   /** Refresh timing; see RefreshSettings. */
   refresh?: Partial<RefreshSettings>;
+  /** Audit events older than this are deleted by a periodic sweep; undefined keeps them all. */
+  auditRetentionMs?: number;
   /** PostgreSQL pool size and timeouts (only with databaseUrl); see PoolSettings. */
   pool?: Partial<PoolSettings>;
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { parseDuration } from '../../agent/duration.js';
 import {
   ConfigError,
   DEFAULT_DATA_DIR,
@@ -24,6 +25,7 @@ interface ServerOptions {
   refreshMinMargin?: string;
   adminWriteRate?: string;
   maxStreamsPerCollection?: string;
+  auditRetention?: string;
   dbPoolSize?: string;
   dbAcquireTimeout?: string;
   dbStatementTimeout?: string;
@@ -77,6 +79,7 @@ export function serverConfig(opts: ServerOptions, io: CliIo): ServerConfig {
     masterKey: env.RUNKEYS_MASTER_KEY,
     databaseUrl,
     pool: poolConfig(opts, env, databaseUrl !== undefined),
+    auditRetentionMs: auditRetention(opts.auditRetention ?? env.RUNKEYS_AUDIT_RETENTION),
     httpListen: httpListen === 'off' ? undefined : httpListen,
     oauthRedirectUri: opts.oauthRedirectUri ?? env.RUNKEYS_OAUTH_REDIRECT_URI,
     refresh: { minMarginMs: minMarginS * 1000 },
@@ -86,6 +89,23 @@ export function serverConfig(opts: ServerOptions, io: CliIo): ServerConfig {
       streamsPerCollection: maxStreams,
     },
   };
+}
+
+/** Shortest --audit-retention: a day, so a slip of the unit cannot empty the audit log. */
+const MIN_AUDIT_RETENTION_MS = 24 * 3600_000;
+
+/** `--audit-retention`: days (`90d`) or a duration (`2160h`); undefined keeps every event. */
+function auditRetention(text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const days = /^(\d+)d$/.exec(text);
+  const ms = days !== null ? Number(days[1]) * 24 * 3600_000 : parseDuration(text);
+  if (ms === undefined || !Number.isSafeInteger(ms) || ms < MIN_AUDIT_RETENTION_MS) {
+    throw new ConfigError(
+      '--audit-retention must be at least a day, in days (90d) or hours (2160h); ' +
+        `got ${JSON.stringify(text)}`,
+    );
+  }
+  return ms;
 }
 
 /** The PostgreSQL pool flags; each refused, by name, without --database-url. */
@@ -171,6 +191,10 @@ export function registerServer(program: Command, io: CliIo): void {
     .option(
       '--max-streams-per-collection <n>',
       'agent streams one collection may hold open on this replica (default 20000)',
+    )
+    .option(
+      '--audit-retention <duration>',
+      'delete audit events older than this, e.g. 90d or 2160h, at least 1d (default: keep all)',
     )
     .option(
       '--db-pool-size <n>',

@@ -43,3 +43,26 @@ export function listAuditEvents(
   if (f.beforeSeq !== undefined) q = q.where('seq', '<', f.beforeSeq);
   return q.orderBy('seq', 'desc').limit(limit).execute();
 }
+
+/**
+ * Deletes up to `limit` of the oldest events recorded before `before` (epoch ms); returns how
+ * many went. One statement, so a batch is deleted whole or not at all.
+ */
+export async function deleteAuditEventsBefore(
+  db: Db,
+  before: number,
+  limit: number,
+): Promise<number> {
+  const result = await db
+    .deleteFrom('audit_events')
+    .where('seq', 'in', (eb) =>
+      eb
+        .selectFrom('audit_events')
+        .select('seq')
+        .where('time', '<', before)
+        .orderBy('seq')
+        .limit(limit),
+    )
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

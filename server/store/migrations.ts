@@ -274,6 +274,16 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0005_audit_time': {
+      async up(db: Kysely<unknown>) {
+        // The audit retention sweep finds the events older than its cutoff by time.
+        await db.schema
+          .createIndex('audit_events_time')
+          .on('audit_events')
+          .column('time')
+          .execute();
+      },
+    },
   };
 }
 

@@ -53,6 +53,7 @@ export interface TestServerOptions {
   refresh?: ServerConfig['refresh'];
   limits?: ServerConfig['limits'];
   refreshHooks?: RefreshHooks;
+  auditRetentionMs?: number;
 }
 
 /** A real control plane on a loopback port with its own data dir and captured logs. */
@@ -75,6 +76,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       databaseUrl: options.databaseUrl,
       httpListen: options.http === true ? '127.0.0.1:0' : undefined,
       refresh: options.refresh,
+      auditRetentionMs: options.auditRetentionMs,
       // Tests write fast; the limits test sets its own.
       limits: options.limits ?? { adminWritesPerSecond: 1e6, adminWriteBurst: 1e6 },
     },
