@@ -13,6 +13,7 @@ import type { Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { Connector } from './oauth/connect.js';
 import { DEFAULT_REFRESH, Refresher, type RefreshHooks } from './oauth/refresh.js';
+import { Presence } from './presence.js';
 import { BundleCache } from './runs/bundle.js';
 import { DeliveryLog } from './runs/deliveries.js';
 import { RunKeys } from './runs/run-keys.js';
@@ -40,7 +41,7 @@ export interface StartOptions {
 
 /**
  * Starts the control plane:
- * 1. open the store and apply migrations;
+ * 1. open the store and apply migrations, and record this server's presence in it;
  * 2. open the keyring (master key, check value);
  * 3. on first start, make the root token;
  * 4. start the HTTP listener (OAuth callback) when asked, bind gRPC and report SERVING;
@@ -55,7 +56,10 @@ export async function startServer(
   // 1.
   const { db, dialect } = await openStore(config, log);
   let feed: ChangeFeed | undefined;
+  // Before the keyring: a master key rotation that starts after this sees the server.
+  const presence = new Presence(db, log);
   try {
+    await presence.start();
     // 2.
     const keyring = await openKeyring(db, config.dataDir, config.masterKey, log);
     // 3.
@@ -141,11 +145,13 @@ export async function startServer(
           feed?.close(),
           retention?.stop(),
         ]);
+        await presence.stop();
         return shutdown(server, health, db, graceMs);
       },
     };
   } catch (err) {
     await feed?.close();
+    await presence.stop();
     await db.destroy();
     throw err;
   }

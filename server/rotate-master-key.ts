@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { sql } from 'kysely';
 import { writeFileAtomic } from '../common/fs.js';
 import { OperatorError } from '../common/operator-error.js';
 import { requireMasterKeyWithDatabase } from './config.js';
@@ -13,10 +15,13 @@ import { KEY_BYTES } from './crypto/seal.js';
 import { newEventId } from './ids.js';
 import { MASTER_CHECK, openKeyring } from './keys-at-start.js';
 import type { Logger } from './logger.js';
+import { runningServers } from './presence.js';
 import { insertAuditEvent } from './store/audit.js';
 import { listAllCollections, updateCollection } from './store/collections.js';
+import type { Db } from './store/db.js';
 import { putMeta } from './store/meta.js';
 import { openStore, type StoreLocation } from './store/open.js';
+import { isPostgres } from './store/postgres.js';
 import { listRunKeys, updateRunKeySeal } from './store/runs.js';
 
 export class RotationError extends OperatorError {}
@@ -34,7 +39,8 @@ export interface RotationResult {
  * 3. a key file's successor is written as master.key.new before the store changes;
  * 4. one transaction re-seals the data keys, the run keys and the check value;
  * 5. master.key.new replaces master.key (a start after a crash between 4 and 5 finishes it).
- * Run it with the servers stopped: a running server keeps the old key in memory.
+ * Refused while a server runs on the store (its heartbeat in server_presence is fresh): a
+ * running server keeps the old key in memory and would seal what it writes next under it.
  */
 export async function rotateMasterKey(
   where: StoreLocation,
@@ -46,6 +52,7 @@ export async function rotateMasterKey(
   const { db } = await openStore(where, log);
   const { dataDir } = where;
   try {
+    await refuseWhileServersRun(db);
     const current = await openKeyring(db, dataDir, env.current, log);
     const source = loadMasterKey(dataDir, env.current).source;
     // 2.
@@ -73,6 +80,15 @@ export async function rotateMasterKey(
     // 4.
     const next = new Keyring(nextKey);
     const count = await db.transaction().execute(async (trx) => {
+      // Again inside the transaction, for a server that started since the first look. On
+      // PostgreSQL the lock holds back a server starting now until this commits: it then reads
+      // the new check value and refuses its old key. (On SQLite the one writer does the same.)
+      if (isPostgres(trx)) {
+        await sql`lock table server_presence in exclusive mode`.execute(trx);
+      }
+      await refuseWhileServersRun(trx, () => {
+        if (writesFile) rmSync(pendingMasterKeyPath(dataDir), { force: true });
+      });
       const rows = await listAllCollections(trx);
       for (const row of rows) {
         const resealed = current.resealDataKey(row.name, row.data_key_sealed, next);
@@ -101,4 +117,14 @@ export async function rotateMasterKey(
   } finally {
     await db.destroy();
   }
+}
+
+async function refuseWhileServersRun(db: Db, before?: () => void): Promise<void> {
+  const running = await runningServers(db);
+  if (running.length === 0) return;
+  before?.();
+  throw new RotationError(
+    `a control plane is running on this store: ${running.join('; ')}. Stop every server first: ` +
+      'a running server keeps the old master key and would seal what it writes next under it',
+  );
 }

@@ -212,8 +212,18 @@ export interface RunKeyTable {
   retired_at: number | null;
 }
 
+/** A running control plane, as its heartbeat last left it. */
+export interface ServerPresenceTable {
+  id: string;
+  host: string;
+  pid: number;
+  started_at: number;
+  seen_at: number;
+}
+
 export interface Database {
   meta: MetaTable;
+  server_presence: ServerPresenceTable;
   collections: CollectionTable;
   provider_keys: ProviderKeyTable;
   env_vars: EnvVarTable;

@@ -236,11 +236,13 @@ export async function ensureWorld(rpc: Rpc, root: string, world: FuzzWorld): Pro
 }
 
 /**
- * A snapshot without what authentication itself writes: last_used_at is stamped at most once a
- * minute on any authenticated call, refused or not, by design.
+ * A snapshot without what authentication itself writes (last_used_at is stamped at most once a
+ * minute on any authenticated call, refused or not, by design) and without the running
+ * servers' heartbeats (server_presence), which change on their own every few seconds.
  */
 export function withoutBookkeeping(s: StoreSnapshot): StoreSnapshot {
   const out: StoreSnapshot = { ...s };
+  delete out.server_presence;
   if (out.admin_tokens !== undefined) {
     out.admin_tokens = out.admin_tokens.map((row) => ({
       ...(row as Record<string, unknown>),

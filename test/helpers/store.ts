@@ -14,12 +14,18 @@ export function openStoreReadOnly(dataDir: string): Database.Database {
 
 export type StoreSnapshot = Record<string, unknown[]>;
 
-/** Every row of every table (audit events included), in a fixed order. */
+/**
+ * Every row of every table (audit events included), in a fixed order; not server_presence, the
+ * running server's heartbeat, which changes on its own every few seconds.
+ */
 export function snapshotStore(dataDir: string): StoreSnapshot {
   const db = openStoreReadOnly(dataDir);
   try {
     const tables = db
-      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' " +
+          "AND name != 'server_presence'",
+      )
       .pluck()
       .all() as string[];
     const out: StoreSnapshot = {};

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AuditServiceService } from '../../proto/gen/runkeys/v1/admin.js';
 import { EnvVarServiceService } from '../../proto/gen/runkeys/v1/env_vars.js';
@@ -11,6 +12,8 @@ import { accountTokensContext } from '../../server/services/accounts.js';
 import { envVarContext } from '../../server/services/env-vars.js';
 import { clientSecretContext } from '../../server/services/oauth-clients.js';
 import { providerKeyContext } from '../../server/services/provider-keys.js';
+import { openStore } from '../../server/store/open.js';
+import { insertPresence } from '../../server/store/presence.js';
 import { runCli } from '../helpers/cli.js';
 import { Rpc } from '../helpers/rpc.js';
 import { createCollection, type LayerValues, sampleValues, seedLayers } from '../helpers/seed.js';
@@ -301,5 +304,55 @@ describe('runkeys server rotate-master-key with the key in RUNKEYS_MASTER_KEY', 
   it('refuses to start with the old key', async () => {
     const res = await startWithOldKey(dataDir, oldKey);
     expect([res.code, res.stderr]).toEqual([2, MISMATCH]);
+  });
+});
+
+describe('runkeys server rotate-master-key beside a running server', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'runkeys-rotate-live-'));
+  const keyFile = join(dataDir, 'master.key');
+
+  it('refuses while the server runs, naming it, and changes nothing', async () => {
+    await fill(dataDir);
+    const oldKey = readFileSync(keyFile, 'utf8');
+    const srv = await startTestServer({ dataDir });
+    try {
+      const files = () => readdirSync(dataDir).filter((f) => !/-(wal|shm)$/.test(f));
+      const filesBefore = files();
+      const before = snapshotStore(dataDir);
+      const res = await rotate(dataDir);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(
+        new RegExp(
+          `^runkeys: a control plane is running on this store: \\S+ pid ${process.pid} ` +
+            '\\(seen \\d+s ago\\)\\. Stop every server first',
+        ),
+      );
+      expect(snapshotStore(dataDir)).toEqual(before);
+      expect(files()).toEqual(filesBefore);
+      expect(readFileSync(keyFile, 'utf8')).toBe(oldKey);
+    } finally {
+      await srv.close();
+    }
+    // Stopped, the server removed its presence: the rotation goes ahead.
+    const res = await rotate(dataDir);
+    expect(res.code, res.stderr).toBe(0);
+    expect(readFileSync(keyFile, 'utf8')).not.toBe(oldKey);
+  });
+
+  it('is not held up by a server that died without saying so (a stale heartbeat)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runkeys-rotate-stale-'));
+    await fill(dir);
+    const { db } = await openStore({ dataDir: dir }, pino({ level: 'silent' }));
+    const long = Date.now() - 60_000;
+    await insertPresence(db, {
+      id: 'srv_gone',
+      host: 'h',
+      pid: 1,
+      started_at: long,
+      seen_at: long,
+    });
+    await db.destroy();
+    const res = await rotate(dir);
+    expect(res.code, res.stderr).toBe(0);
   });
 });
