@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { Command } from 'commander';
+import { handleClosedPipes, keepRunningOnClosedPipes } from './closed-pipes.js';
 import { AgentConfigError, type AgentFlags, agentConfig } from './config.js';
 import { agentLogger } from './log.js';
 import { LeakCounter } from './report.js';
@@ -106,6 +107,9 @@ export function agentCommand(io: AgentIo): Command {
       .helpCommand(false)
       .addCommand(statusCommand(io))
       .action(async (command: string[], _local: unknown, cmd: Command) => {
+        // Under `runkeys agent` too: a closed output is dropped, never the end of the agent.
+        keepRunningOnClosedPipes();
+        handleClosedPipes([io.stderr], () => {});
         // Under `runkeys agent` the root program parses --addr and the TLS flags itself.
         const flags = cmd.optsWithGlobals<AgentFlags & ScrubFlags>();
         try {

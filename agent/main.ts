@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { handleClosedPipes, keepRunningOnClosedPipes } from './closed-pipes.js';
 import { agentCommand } from './command.js';
 
 // The one-file agent (dist/runkeys-agent.cjs): `node runkeys-agent.cjs [flags] -- CMD ...`.
@@ -8,6 +9,10 @@ import { agentCommand } from './command.js';
 // string without a colon is never an IPv6 address, so those skip the expression.
 const isIPv6 = net.isIPv6;
 net.isIPv6 = (input: string) => input.includes(':') && isIPv6(input);
+
+// The agent drops output nobody reads any more, and keeps its command and files managed.
+keepRunningOnClosedPipes();
+handleClosedPipes([process.stdout, process.stderr], () => {});
 
 const io = {
   env: process.env,

@@ -1,3 +1,4 @@
+import { handleClosedPipes } from '../agent/closed-pipes.js';
 import type { CliIo } from './context.js';
 import { runCli } from './run.js';
 
@@ -7,6 +8,10 @@ const io: CliIo = {
   stderr: process.stderr,
   env: process.env,
 };
+
+// A reader that stops early (`runkeys env list | head -1`) has what it wanted: end quietly, with
+// success. `runkeys agent` keeps running instead (agent/closed-pipes.ts).
+handleClosedPipes([process.stdout], () => process.exit(0));
 
 runCli(process.argv.slice(2), io).then((code) => {
   // A command that sets its own exit code (the agent) returns 0 here.
