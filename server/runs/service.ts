@@ -258,8 +258,8 @@ export function runHandlers(deps: RunDeps): Handlers<RunServiceServer> {
       }
       const scope = `runs:${collection}:${state ?? '*'}`;
       const page = readPage(req.pageSize, req.pageToken, scope);
-      const rows = await store.listRuns(db, collection, state, page.after, page.size);
       const now = deps.now();
+      const rows = await store.listRuns(db, collection, state, page.after, page.size, now);
       return {
         runs: rows.map((r) => toRun(r, now)),
         nextPageToken: nextPageToken(

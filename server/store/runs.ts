@@ -53,19 +53,35 @@ const runWithCollectionQuery = prepared((db, p: { id: string }) =>
     .where('runs.id', '=', p.id),
 );
 
+/**
+ * A collection's runs by id. `state` filters on the state a run reads as at `now`: a pending or
+ * attached run whose TTL ran out is expired, even before anything marked it so.
+ */
 export function listRuns(
   db: Db,
   collection: string,
   state: RunState | undefined,
   after: string,
   limit: number,
+  now: number,
 ): Promise<RunTable[]> {
   let q = db
     .selectFrom('runs')
     .selectAll()
     .where('collection', '=', collection)
     .where('id', '>', after);
-  if (state !== undefined) q = q.where('state', '=', state);
+  if (state === 'pending' || state === 'attached') {
+    q = q.where('state', '=', state).where('expires_at', '>', now);
+  } else if (state === 'expired') {
+    q = q.where((eb) =>
+      eb.or([
+        eb('state', '=', 'expired'),
+        eb.and([eb('state', 'in', ['pending', 'attached']), eb('expires_at', '<=', now)]),
+      ]),
+    );
+  } else if (state !== undefined) {
+    q = q.where('state', '=', state);
+  }
   return q.orderBy('id').limit(limit).execute();
 }
 

@@ -6,6 +6,7 @@ import {
   type CreateRunResponse,
   type Run,
   RunServiceClient,
+  type RunState,
 } from '../../proto/gen/runkeys/v1/runs.js';
 import { adminClients, call, closeClients } from './server.js';
 
@@ -54,6 +55,15 @@ export function controlPlane(address: string, token: string) {
       ),
     getRun: async (collection: string, id: string): Promise<Run> =>
       (await call(runs.getRun.bind(runs), { collection, id }, token)).run!,
+    /** The ids of a collection's runs that read as `state` (all when unspecified), in order. */
+    listRunIds: async (collection: string, state: RunState): Promise<string[]> =>
+      (
+        await call(
+          runs.listRuns.bind(runs),
+          { collection, state, pageSize: 1000, pageToken: '' },
+          token,
+        )
+      ).runs.map((r) => r.id),
     endRun: (collection: string, id: string) =>
       call(runs.endRun.bind(runs), { collection, id }, token),
     /** Every audit event of the collection about one target, oldest first. */
