@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { UsageError } from './errors.js';
 
@@ -38,10 +39,17 @@ export async function readSecret(
     }
     raw = await readAll(stdin);
   }
+  const where = src.fromFile === undefined ? 'stdin' : `--from-file ${src.fromFile}`;
+  // Decoding would replace each invalid byte with U+FFFD and store something else than given.
+  if (!isUtf8(raw)) {
+    throw new UsageError(
+      `the ${what} on ${where} is not valid UTF-8: runkeys keeps text; ` +
+        'store binary data base64-encoded',
+    );
+  }
   let text = raw.toString('utf8');
   if (!src.keepTrailingNewline) text = text.replace(/\r?\n$/, '');
   if (text === '') {
-    const where = src.fromFile === undefined ? 'stdin' : `--from-file ${src.fromFile}`;
     throw new UsageError(`no ${what} on ${where}: the ${what} must not be empty`);
   }
   return text;

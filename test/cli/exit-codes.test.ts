@@ -11,9 +11,9 @@ let rpc: Rpc;
 let viewer: IssuedToken;
 let stoppedAddress: string;
 
-const as = (token: string) => (args: string[], stdin?: string) =>
+const as = (token: string) => (args: string[], stdin?: string | Buffer) =>
   runCli(args, { env: cliEnv(srv.address, token), stdin });
-const root = (args: string[], stdin?: string) => as(srv.rootToken)(args, stdin);
+const root = (args: string[], stdin?: string | Buffer) => as(srv.rootToken)(args, stdin);
 const outcome = (r: CliResult) => ({ code: r.code, stderr: r.stderr });
 
 beforeAll(async () => {
@@ -140,6 +140,19 @@ describe('values never taken from the command line', () => {
       code: 2,
       stderr: 'runkeys: no value on stdin: the value must not be empty\n',
     });
+  });
+
+  it('refuses a value that is not UTF-8 rather than store it changed, with exit code 2', async () => {
+    const before = snapshotStore(srv.dataDir);
+    const bytes = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('CANARY-utf8-0123')]);
+    const res = await root(['env', 'set', 'BINARY', '--collection', 'shop'], bytes);
+    expect(outcome(res)).toEqual({
+      code: 2,
+      stderr:
+        'runkeys: the value on stdin is not valid UTF-8: runkeys keeps text; ' +
+        'store binary data base64-encoded\n',
+    });
+    expect(snapshotStore(srv.dataDir)).toEqual(before);
   });
 
   it('refuses a stdin holding only the newline echo adds, with exit code 2', async () => {

@@ -12,7 +12,7 @@ export interface CliResult {
 
 export interface RunCliOptions {
   env?: Record<string, string>;
-  stdin?: string;
+  stdin?: string | Buffer;
   cwd?: string;
   /** Kill the process (SIGKILL) if it has not exited by then; its code is then -1. */
   timeoutMs?: number;
