@@ -1,5 +1,6 @@
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { sql } from 'kysely';
+import { OperatorError } from '../common/operator-error.js';
 import type { Logger } from './logger.js';
 import { newTokenRow } from './services/admin-tokens.js';
 import { countRootTokens, insertAdminToken } from './store/admin-tokens.js';
@@ -30,9 +31,7 @@ export async function ensureRootToken(db: Db, sink: RootTokenSink, log: Logger):
 
   const now = Date.now();
   const token = newTokenRow('root', null, 'created at first start', 'runkeys', now, 0);
-  if (sink.file !== undefined) {
-    writeFileSync(sink.file, `${token.secret}\n`, { mode: 0o600, flag: 'wx' });
-  }
+  if (sink.file !== undefined) writeTokenFile(sink.file, token.secret);
   const stored = await db.transaction().execute(async (trx) => {
     // SQLite has one writer at a time, and a transaction that read before another's commit
     // fails to write (SQLITE_BUSY) rather than write a second token.
@@ -65,4 +64,22 @@ export async function ensureRootToken(db: Db, sink: RootTokenSink, log: Logger):
       'Keep it safe (e.g. export RUNKEYS_TOKEN=...); only its hash is stored.\n\n',
   );
   log.info({ tokenId: token.row.id }, 'root token created');
+}
+
+/** --init-token-file cannot take the first root token; the server does not start. */
+export class InitTokenFileError extends OperatorError {}
+
+function writeTokenFile(file: string, secret: string): void {
+  try {
+    writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new InitTokenFileError(
+      code === 'EEXIST'
+        ? `--init-token-file ${file} already exists: the first root token is only written to a ` +
+            'new file; move that one away or name another'
+        : `cannot write --init-token-file ${file} (${code ?? 'error'}): check that its directory ` +
+            'exists and is writable',
+    );
+  }
 }

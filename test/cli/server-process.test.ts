@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -105,6 +105,41 @@ describe('runkeys server --init-token-file', () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(srv.stderr()).not.toContain(token.trim());
     expect(logLines(srv.stderr()).map((l) => l.msg)).toContain('root token written');
+  });
+
+  it('refuses, on a first start, a token file that exists, with exit code 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runkeys-process-'));
+    const file = join(dir, 'root-token');
+    writeFileSync(file, 'kept\n');
+    const args = [
+      'server',
+      '--listen',
+      '127.0.0.1:0',
+      '--http-listen',
+      'off',
+      '--log-level',
+      'error',
+    ];
+    const res = await runCli([...args, '--data-dir', join(dir, 'data'), '--init-token-file', file]);
+    expect([res.code, res.stderr]).toEqual([
+      2,
+      `runkeys: --init-token-file ${file} already exists: the first root token is only written ` +
+        'to a new file; move that one away or name another\n',
+    ]);
+    expect(readFileSync(file, 'utf8')).toBe('kept\n');
+    const missing = join(dir, 'no-such-dir', 'root-token');
+    const res2 = await runCli([
+      ...args,
+      '--data-dir',
+      join(dir, 'd2'),
+      '--init-token-file',
+      missing,
+    ]);
+    expect([res2.code, res2.stderr]).toEqual([
+      2,
+      `runkeys: cannot write --init-token-file ${missing} (ENOENT): check that its directory ` +
+        'exists and is writable\n',
+    ]);
   });
 
   it('refuses a non-loopback --listen without TLS, with exit code 2', async () => {
