@@ -48,6 +48,10 @@ export function buildProgram(io: CliIo): Command {
   return program;
 }
 
+/** How grpc-js words a failure to reach the server at all. */
+const NOT_CONNECTED =
+  /No connection established|Connection dropped|Failed to connect|Name resolution failed|ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT/;
+
 /** Runs the CLI and returns its exit code; see docs/cli.md for the table of codes. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const program = buildProgram(io);
@@ -63,11 +67,15 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return EXIT_USAGE;
     }
     if (isGrpcFailure(err)) {
+      // grpc-js ends some connection errors with an empty "Resolution note: ".
+      const details = err.details.replace(/[\s.]*Resolution note:\s*$/, '');
+      // Only when the control plane itself could not be reached: an UNAVAILABLE it sends (a
+      // provider it could not reach, its database away) has a message of its own.
       const hint =
-        err.code === status.UNAVAILABLE
+        err.code === status.UNAVAILABLE && NOT_CONNECTED.test(details)
           ? '\nrunkeys: is the control plane running at that address? (set RUNKEYS_ADDR or --addr)'
           : '';
-      io.stderr.write(`runkeys: ${statusName(err.code)}: ${err.details}${hint}\n`);
+      io.stderr.write(`runkeys: ${statusName(err.code)}: ${details}${hint}\n`);
       return EXIT_GRPC_BASE + err.code;
     }
     io.stderr.write(`runkeys: unexpected failure: ${(err as Error)?.message ?? String(err)}\n`);

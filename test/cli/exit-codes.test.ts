@@ -104,6 +104,8 @@ describe('runkeys exit codes', () => {
     });
     expect(res.code).toBe(24);
     expect(res.stderr).toMatch(/^runkeys: UNAVAILABLE: .*ECONNREFUSED/);
+    expect(res.stderr).toContain('\nrunkeys: is the control plane running at that address?');
+    expect(res.stderr).not.toContain('Resolution note');
   });
 });
 

@@ -99,4 +99,32 @@ describe('runkeys accounts connect --device', () => {
     expect(res.code).toBe(15);
     expect(res.stderr).toContain('OAuth client "nope" not found in collection "acme"');
   });
+
+  it('a provider that cannot be reached exits 24, without blaming the control plane', async () => {
+    const created = await runCli(
+      [
+        'oauth-clients',
+        'create',
+        'gone',
+        '--collection',
+        'acme',
+        '--issuer',
+        'http://127.0.0.1:1',
+        '--client-id',
+        CLIENT_ID,
+        '--client-secret-stdin',
+        '--inject-env',
+        'GONE_TOKEN',
+      ],
+      { env, stdin: CLIENT_SECRET },
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const res = await runCli(['accounts', 'connect', 'gone', '--collection', 'acme', '--device'], {
+      env,
+    });
+    expect([res.code, res.stderr]).toEqual([
+      24,
+      'runkeys: UNAVAILABLE: the authorization server of OAuth client "gone" could not be reached\n',
+    ]);
+  });
 });
