@@ -9,6 +9,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { Scrubber } from '../../agent/scrub/scrubber.js';
 import { TrajectoryScrubber } from '../../agent/scrub/trajectory.js';
 import { scrubTransform } from '../../agent/scrub/transform.js';
+import { UsageError } from '../errors.js';
 
 interface ScrubFlags {
   secretsFile: string;
@@ -17,9 +18,6 @@ interface ScrubFlags {
   marker?: string;
   idleMs?: number;
 }
-
-/** Exit status for a bad secrets file or a bad option value. */
-const USAGE_EXIT = 2;
 
 export function registerScrubCommand(program: Command): void {
   program
@@ -34,19 +32,17 @@ export function registerScrubCommand(program: Command): void {
       'release held-back bytes after this much silence (default 100)',
       integer,
     )
-    .action(async (flags: ScrubFlags, cmd: Command) => {
+    .action(async (flags: ScrubFlags) => {
       let scrubber: Scrubber;
       try {
         scrubber = new Scrubber({ minLength: flags.minLength, marker: flags.marker });
         const secrets = readSecrets(flags.secretsFile);
         for (const w of scrubber.registerAll(secrets)) {
-          process.stderr.write(`warning: "${w.name}": ${w.reason}\n`);
+          process.stderr.write(`runkeys: warning: "${w.name}": ${w.reason}\n`);
         }
       } catch (err) {
-        cmd.error(`error: ${(err as Error).message}`, {
-          exitCode: USAGE_EXIT,
-          code: 'runkeys.scrub',
-        });
+        // One `runkeys: ...` line and exit 2, like every other usage error.
+        throw new UsageError((err as Error).message);
       }
       const stream = flags.trajectory ? new TrajectoryScrubber(scrubber) : scrubber.createStream();
       await pipeline(

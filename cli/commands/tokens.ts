@@ -67,6 +67,15 @@ export function registerTokens(program: Command, io: CliIo): void {
       if (role === undefined) {
         throw new UsageError(`--role must be one of ${Object.keys(ROLES).join(', ')}`);
       }
+      if (opts.role === 'root' && opts.collection !== undefined) {
+        throw new UsageError('--role root takes no --collection: a root token spans them all');
+      }
+      if (opts.role !== 'root' && (opts.collection === undefined || opts.collection === '')) {
+        throw new UsageError(
+          `--role ${opts.role} needs --collection: admin, runner and viewer tokens are scoped ` +
+            'to one collection',
+        );
+      }
       const ttl = Number(opts.ttl);
       if (!Number.isSafeInteger(ttl) || ttl < 0) {
         throw new UsageError('--ttl must be a whole number of seconds');

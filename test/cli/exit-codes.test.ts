@@ -185,3 +185,25 @@ describe('values never taken from the command line', () => {
     expect(snapshotStore(srv.dataDir)).toEqual(before);
   });
 });
+
+describe('tokens create', () => {
+  it('tokens create: a scoped role without --collection, or root with one, is exit 2', async () => {
+    const before = snapshotStore(srv.dataDir);
+    expect(outcome(await root(['tokens', 'create', '--role', 'runner']))).toEqual({
+      code: 2,
+      stderr:
+        'runkeys: --role runner needs --collection: admin, runner and viewer tokens are scoped ' +
+        'to one collection\n',
+    });
+    expect(
+      outcome(await root(['tokens', 'create', '--role', 'root', '--collection', 'shop'])),
+    ).toEqual({
+      code: 2,
+      stderr: 'runkeys: --role root takes no --collection: a root token spans them all\n',
+    });
+    expect(snapshotStore(srv.dataDir)).toEqual(before);
+    const made = await root(['tokens', 'create', '--role', 'runner', '--collection', 'shop']);
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stdout).toMatch(/^rkt_\S+\n$/);
+  });
+});

@@ -1,11 +1,11 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HERE, normalise } from './helpers.js';
+import { runCli } from '../helpers/cli.js';
+import { normalise } from './helpers.js';
 
-const ENTRY = join(HERE, 'scrub-cli-entry.ts');
+// The real `runkeys` binary (npm test builds it first).
 const dir = mkdtempSync(join(tmpdir(), 'runkeys-scrub-'));
 
 function secretsFile(name: string, text: string): string {
@@ -14,12 +14,9 @@ function secretsFile(name: string, text: string): string {
   return file;
 }
 
-function scrub(args: readonly string[], input: string) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', ENTRY, 'scrub', ...args], {
-    input,
-    encoding: 'utf8',
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+async function scrub(args: readonly string[], input: string) {
+  const r = await runCli(['scrub', ...args], { stdin: input });
+  return { status: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 const good = secretsFile(
@@ -28,15 +25,15 @@ const good = secretsFile(
 );
 
 describe('runkeys scrub', () => {
-  it('masks stdin and names too-short values on stderr without their value', () => {
-    const r = scrub(['--secrets-file', good], 'key=sk-fake-0123456789abcdef pin=12\n');
+  it('masks stdin and names too-short values on stderr without their value', async () => {
+    const r = await scrub(['--secrets-file', good], 'key=sk-fake-0123456789abcdef pin=12\n');
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('key=[REDACTED:API_KEY] pin=12\n');
-    expect(r.stderr).toBe('warning: "PIN": value is shorter than 8 bytes; not scrubbed\n');
+    expect(r.stderr).toBe('runkeys: warning: "PIN": value is shorter than 8 bytes; not scrubbed\n');
   });
 
-  it('uses the marker and min-length options', () => {
-    const r = scrub(
+  it('uses the marker and min-length options', async () => {
+    const r = await scrub(
       ['--secrets-file', good, '--marker', '<{name} hidden>', '--min-length', '2'],
       'pin=12\n',
     );
@@ -45,7 +42,7 @@ describe('runkeys scrub', () => {
     expect(r.stderr).toBe('');
   });
 
-  it('--trajectory joins streamed deltas and keeps lines valid JSON', () => {
+  it('--trajectory joins streamed deltas and keeps lines valid JSON', async () => {
     const delta = (text: string) =>
       JSON.stringify({
         type: 'response.output_text.delta',
@@ -54,7 +51,7 @@ describe('runkeys scrub', () => {
         delta: text,
       });
     const input = `${delta('sk-fake-0123')}\n${delta('456789abcdef ok')}\n`;
-    const r = scrub(['--secrets-file', good, '--trajectory'], input);
+    const r = await scrub(['--secrets-file', good, '--trajectory'], input);
     expect(r.status).toBe(0);
     const texts = r.stdout
       .trim()
@@ -63,42 +60,42 @@ describe('runkeys scrub', () => {
     expect(texts.map(normalise)).toEqual(['[REDACTED]', ' ok']);
   });
 
-  it('exits 2 with one line naming the problem when the file is not JSON, never its text', () => {
+  it('exits 2 with one line naming the problem when the file is not JSON, never its text', async () => {
     const bad = secretsFile('bad.json', '{"API_KEY": "sk-fake-SHOULD-NOT-PRINT",');
-    const r = scrub(['--secrets-file', bad], '');
+    const r = await scrub(['--secrets-file', bad], '');
     expect(r.status).toBe(2);
-    expect(r.stderr).toBe(`error: "--secrets-file" ${JSON.stringify(bad)} is not valid JSON\n`);
+    expect(r.stderr).toBe(`runkeys: "--secrets-file" ${JSON.stringify(bad)} is not valid JSON\n`);
   });
 
-  it('exits 2 when a value is not a string', () => {
+  it('exits 2 when a value is not a string', async () => {
     const bad = secretsFile('number.json', '{"PORT": 8080}');
-    const r = scrub(['--secrets-file', bad], '');
+    const r = await scrub(['--secrets-file', bad], '');
     expect(r.status).toBe(2);
-    expect(r.stderr).toBe('error: "--secrets-file" value of "PORT" must be a string\n');
+    expect(r.stderr).toBe('runkeys: "--secrets-file" value of "PORT" must be a string\n');
   });
 
-  it('exits 2 when the file holds an array', () => {
-    const r = scrub(['--secrets-file', secretsFile('array.json', '["x"]')], '');
+  it('exits 2 when the file holds an array', async () => {
+    const r = await scrub(['--secrets-file', secretsFile('array.json', '["x"]')], '');
     expect(r.status).toBe(2);
     expect(r.stderr).toBe(
-      'error: "--secrets-file" must hold a JSON object of NAME -> string value\n',
+      'runkeys: "--secrets-file" must hold a JSON object of NAME -> string value\n',
     );
   });
 
-  it('exits 2 when the file cannot be read', () => {
+  it('exits 2 when the file cannot be read', async () => {
     const missing = join(dir, 'missing.json');
-    const r = scrub(['--secrets-file', missing], '');
+    const r = await scrub(['--secrets-file', missing], '');
     expect(r.status).toBe(2);
     expect(r.stderr).toBe(
-      `error: "--secrets-file" ${JSON.stringify(missing)} cannot be read (ENOENT)\n`,
+      `runkeys: "--secrets-file" ${JSON.stringify(missing)} cannot be read (ENOENT)\n`,
     );
   });
 
-  it('exits 2 on a marker with a quote', () => {
-    const r = scrub(['--secrets-file', good, '--marker', 'x"y'], '');
+  it('exits 2 on a marker with a quote', async () => {
+    const r = await scrub(['--secrets-file', good, '--marker', 'x"y'], '');
     expect(r.status).toBe(2);
     expect(r.stderr).toBe(
-      'error: "marker" must be printable ASCII without quote or backslash; got "x\\"y"\n',
+      'runkeys: "marker" must be printable ASCII without quote or backslash; got "x\\"y"\n',
     );
   });
 });
