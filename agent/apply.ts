@@ -16,7 +16,7 @@ const LAYER_NAMES: Record<number, string> = {
   [Layer.LAYER_UNSPECIFIED]: 'removed',
 };
 
-export type ApplyConfig = Pick<AgentConfig, 'envFile' | 'workDir' | 'homeDir'>;
+export type ApplyConfig = Pick<AgentConfig, 'envFile' | 'workDir' | 'homeDir' | 'command'>;
 
 /** setTimeout's longest delay; a later expiry is re-armed when the timer fires. */
 const MAX_DELAY_MS = 2 ** 31 - 1;
@@ -131,9 +131,13 @@ export class BundleApplier {
     const { text, keptOut } = toDotenv(view.entries);
     writeEnvFile(this.config.envFile, text);
     if (keptOut.length > 0) {
+      // In sidecar mode there is no command whose environment could carry them.
       this.log.warn(
         { variables: keptOut },
-        'values no .env quoting carries exactly: environment only',
+        this.config.command.length > 0
+          ? 'values no .env quoting carries exactly: environment only'
+          : 'values no .env quoting carries exactly: left out (sidecar mode has no command ' +
+              'to pass them to)',
       );
     }
     this.log.info(

@@ -77,24 +77,47 @@ export function agentConfig(
     throw new AgentConfigError('set RUNKEYS_ADDR (or --addr) to the control plane address');
   }
   const runId = flags.runId ?? env.RUNKEYS_RUN_ID ?? '';
-  if (!/^run_[0-9a-f]{16}$/.test(runId)) {
+  if (runId === '') {
     throw new AgentConfigError('set RUNKEYS_RUN_ID (or --run-id) to the id runs create printed');
+  }
+  if (!/^run_[0-9a-f]{16}$/.test(runId)) {
+    throw new AgentConfigError(
+      `${flags.runId !== undefined ? '--run-id' : 'RUNKEYS_RUN_ID'} is not a run id ` +
+        '(run_ and 16 hex digits): copy it again from what runs create printed',
+    );
   }
   const secretText =
     flags.bootstrapSecretFile !== undefined
       ? readSecretFile(flags.bootstrapSecretFile)
       : (env.RUNKEYS_BOOTSTRAP_SECRET ?? '');
   const bootstrapSecret = decodeCredential(secretText);
-  if (bootstrapSecret === undefined) {
+  if (secretText.trim() === '') {
     throw new AgentConfigError(
       'set RUNKEYS_BOOTSTRAP_SECRET (or --bootstrap-secret-file) to the secret runs create printed',
     );
   }
+  if (bootstrapSecret === undefined) {
+    // Never the text itself: it may be most of a real secret.
+    const where =
+      flags.bootstrapSecretFile !== undefined
+        ? `--bootstrap-secret-file ${flags.bootstrapSecretFile} does not hold`
+        : 'RUNKEYS_BOOTSTRAP_SECRET is not';
+    throw new AgentConfigError(
+      `${where} a bootstrap secret (43 base64url characters): copy it again from what runs ` +
+        'create printed',
+    );
+  }
   const keyText = flags.serverKey ?? env.RUNKEYS_SERVER_KEY ?? '';
+  if (keyText === '') {
+    throw new AgentConfigError(
+      'set RUNKEYS_SERVER_KEY (or --server-key) to the control plane key runs create printed',
+    );
+  }
   const serverKey = Buffer.from(keyText, 'base64');
   if (serverKey.length !== PUBLIC_KEY_BYTES || serverKey.toString('base64') !== keyText) {
     throw new AgentConfigError(
-      'set RUNKEYS_SERVER_KEY (or --server-key) to the control plane key runs create printed',
+      `${flags.serverKey !== undefined ? '--server-key' : 'RUNKEYS_SERVER_KEY'} is not a control ` +
+        'plane key (44 base64 characters): copy it again from what runs create printed',
     );
   }
   const waitSeconds = Number(flags.wait ?? '30');

@@ -115,7 +115,12 @@ export class Session {
       // Until the first attach, no wait runs past --wait: the last try comes at its end.
       const left = this.resumeCredential === undefined ? deadline - Date.now() : Infinity;
       const wait = Math.min(this.backoff.next(), Math.max(0, left));
-      this.log.warn({ retryInMs: wait }, 'control plane stream lost; retrying');
+      this.log.warn(
+        { retryInMs: wait },
+        this.resumeCredential === undefined
+          ? 'control plane not reached yet; retrying'
+          : 'control plane stream lost; retrying',
+      );
       await sleep(wait, this.abort.signal);
     }
   }

@@ -7,7 +7,7 @@ import { BundleApplier } from '../../agent/apply.js';
 import { bundleSecrets } from '../../agent/bundle-secrets.js';
 import type { OutputStage, StageSecret } from '../../agent/output.js';
 import { type Bundle, type BundleFile, Layer } from '../../proto/gen/runkeys/v1/runs.js';
-import { captureLog } from './log-capture.js';
+import { captureLog, WARN } from './log-capture.js';
 
 const ENV_TOKEN = 'gho_envtoken0123456789abcdef';
 const FILE_TOKEN = 'gho_filetoken0123456789abcdef';
@@ -97,7 +97,7 @@ describe('BundleApplier', () => {
     const second = join(work, 'second.json');
     const { stage, updates } = probingStage(() => [envFile, first, second]);
     const applier = new BundleApplier(
-      { envFile, homeDir: home, workDir: work },
+      { envFile, homeDir: home, workDir: work, command: [] },
       stage,
       captureLog().log,
     );
@@ -118,10 +118,38 @@ describe('BundleApplier', () => {
     expect(readFileSync(second, 'utf8')).toContain(NEXT_TOKEN);
   });
 
+  it.each([
+    [['node', 'run.js'], 'values no .env quoting carries exactly: environment only'],
+    [
+      [],
+      'values no .env quoting carries exactly: left out (sidecar mode has no command to pass ' +
+        'them to)',
+    ],
+  ])('names a value the .env cannot carry by what becomes of it (command %j)', (command, msg) => {
+    const { stage } = probingStage(() => []);
+    const { log, lines } = captureLog();
+    const applier = new BundleApplier(
+      { envFile, homeDir: home, workDir: work, command },
+      stage,
+      log,
+    );
+    const b = bundle(1, []);
+    b.entries.push({
+      name: 'TWO_LINES',
+      value: 'first\rsecond-CANARY',
+      layer: Layer.LAYER_ENV,
+      sensitive: true,
+      fingerprint: 'hmac:of-two-lines',
+    });
+    applier.apply(b);
+    expect(lines.find((l) => l.level === WARN)).toMatchObject({ msg, variables: ['TWO_LINES'] });
+    expect(readFileSync(envFile, 'utf8')).not.toContain('CANARY');
+  });
+
   it('removes the .env and every credential file on removeAll()', () => {
     const { stage } = probingStage(() => []);
     const applier = new BundleApplier(
-      { envFile, homeDir: home, workDir: work },
+      { envFile, homeDir: home, workDir: work, command: [] },
       stage,
       captureLog().log,
     );
@@ -139,7 +167,7 @@ describe('BundleApplier.restore()', () => {
   it('writes the .env and the files again after removeAll(), less what expired meanwhile', () => {
     let now = 1_000;
     const { stage } = probingStage(() => []);
-    const config = { envFile, homeDir: home, workDir: work };
+    const config = { envFile, homeDir: home, workDir: work, command: [] };
     const applier = new BundleApplier(config, stage, captureLog().log, { now: () => now });
     const b = bundle(1, [
       credentialFile('~/a.json', FILE_TOKEN),
@@ -170,7 +198,7 @@ describe('BundleApplier.restore()', () => {
   it('does nothing unless removeAll() came first', () => {
     const { stage } = probingStage(() => []);
     const applier = new BundleApplier(
-      { envFile, homeDir: home, workDir: work },
+      { envFile, homeDir: home, workDir: work, command: [] },
       stage,
       captureLog().log,
     );

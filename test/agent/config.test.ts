@@ -76,3 +76,45 @@ describe('agentConfig() --max-offline and --status-file', () => {
     );
   });
 });
+
+describe('agentConfig() settings missing or malformed', () => {
+  const config = (env: Record<string, string | undefined>, flags: Record<string, string> = {}) =>
+    agentConfig(flags, [], { ...ENV, ...env }, '/sandbox');
+
+  it.each([
+    [
+      { RUNKEYS_RUN_ID: undefined },
+      'set RUNKEYS_RUN_ID (or --run-id) to the id runs create printed',
+    ],
+    [
+      { RUNKEYS_RUN_ID: 'run_123' },
+      'RUNKEYS_RUN_ID is not a run id (run_ and 16 hex digits): copy it again from what runs ' +
+        'create printed',
+    ],
+    [
+      { RUNKEYS_BOOTSTRAP_SECRET: '' },
+      'set RUNKEYS_BOOTSTRAP_SECRET (or --bootstrap-secret-file) to the secret runs create printed',
+    ],
+    [
+      { RUNKEYS_BOOTSTRAP_SECRET: 'truncated-secret-CANARY' },
+      'RUNKEYS_BOOTSTRAP_SECRET is not a bootstrap secret (43 base64url characters): copy it ' +
+        'again from what runs create printed',
+    ],
+    [
+      { RUNKEYS_SERVER_KEY: undefined },
+      'set RUNKEYS_SERVER_KEY (or --server-key) to the control plane key runs create printed',
+    ],
+    [
+      { RUNKEYS_SERVER_KEY: 'AAAA' },
+      'RUNKEYS_SERVER_KEY is not a control plane key (44 base64 characters): copy it again from ' +
+        'what runs create printed',
+    ],
+  ])('says what is wrong with %j, never the value', (env, message) => {
+    expect(() => config(env)).toThrow(new AgentConfigError(message));
+  });
+
+  it('names the flag when the value came from one', () => {
+    expect(() => config({}, { serverKey: 'AAAA' })).toThrow(/^--server-key is not a control/);
+    expect(() => config({}, { runId: 'x' })).toThrow(/^--run-id is not a run id/);
+  });
+});

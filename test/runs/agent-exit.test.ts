@@ -97,6 +97,9 @@ describe('Agent exit codes', () => {
       `runkeys agent: control plane unreachable at ${addr} after --wait: ` +
         'check RUNKEYS_ADDR and that the server is up',
     ]);
+    // It never had a stream, so none was lost.
+    expect(agent.stderr()).toContain('control plane not reached yet; retrying');
+    expect(agent.stderr()).not.toContain('stream lost');
   });
 
   it('exits 77 and writes no .env when the bundle is not sealed by the pinned key', async () => {
