@@ -51,6 +51,19 @@ export function requireMasterKeyWithDatabase(
   }
 }
 
+/** A postgres:// or postgresql:// URL, refused without repeating it (it may hold a password). */
+export function checkDatabaseUrl(databaseUrl: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(databaseUrl);
+  } catch {
+    // Nothing of it goes into the message.
+  }
+  if (url === undefined || !['postgres:', 'postgresql:'].includes(url.protocol)) {
+    throw new ConfigError('--database-url must be a postgres:// or postgresql:// URL');
+  }
+}
+
 /** Plaintext gRPC is only for loopback; anything else needs TLS. */
 export function checkListen(config: ServerConfig): void {
   if (!/^(\[[^\]]+\]|[^:]+):\d{1,5}$/.test(config.listen)) {
@@ -62,15 +75,7 @@ export function checkListen(config: ServerConfig): void {
     );
   }
   if (config.databaseUrl !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(config.databaseUrl);
-    } catch {
-      // The URL may carry a password: it is never repeated in a message.
-    }
-    if (url === undefined || !['postgres:', 'postgresql:'].includes(url.protocol)) {
-      throw new ConfigError('--database-url must be a postgres:// or postgresql:// URL');
-    }
+    checkDatabaseUrl(config.databaseUrl);
     requireMasterKeyWithDatabase(config.databaseUrl, config.masterKey);
   }
   if (config.httpListen !== undefined) {

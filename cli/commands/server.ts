@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { parseDuration } from '../../agent/duration.js';
 import {
   ConfigError,
+  checkDatabaseUrl,
   DEFAULT_DATA_DIR,
   DEFAULT_HTTP_LISTEN,
   DEFAULT_LISTEN,
@@ -255,6 +256,37 @@ export function registerServer(program: Command, io: CliIo): void {
           ? 'the new key is in master.key'
           : 'start the servers with RUNKEYS_MASTER_KEY set to the new key';
       io.stderr.write(`re-sealed ${res.collections} collection key(s); ${next}\n`);
+    });
+
+  cmd
+    .command('copy-to-postgres')
+    .description(
+      'copy the SQLite store in --data-dir into the empty PostgreSQL database of ' +
+        '--database-url (stop the server first; needs RUNKEYS_MASTER_KEY, the key of the store)',
+    )
+    .option('--data-dir <path>', `the SQLite store (default ${DEFAULT_DATA_DIR})`)
+    .option('--database-url <url>', 'postgres://... : the empty database to copy into')
+    .action(async (_opts: object, c: Command) => {
+      const { dataDir, databaseUrl } = storeOf(c, io);
+      if (databaseUrl === undefined) {
+        throw new ConfigError('copy-to-postgres needs --database-url (or RUNKEYS_DATABASE_URL)');
+      }
+      checkDatabaseUrl(databaseUrl);
+      const { createLogger } = await import('../../server/logger.js');
+      const { copyToPostgres } = await import('../../server/copy-to-postgres.js');
+      const log = createLogger({ level: 'warn', pretty: false });
+      const { rows } = await copyToPostgres(
+        { dataDir },
+        { databaseUrl },
+        io.env.RUNKEYS_MASTER_KEY,
+        log,
+      );
+      const total = Object.values(rows).reduce((a, b) => a + b, 0);
+      io.stderr.write(
+        `copied ${total} row(s) (${rows.collections} collection(s), ${rows.runs} run(s), ` +
+          `${rows.audit_events} audit event(s)); start the replicas on --database-url with ` +
+          'this RUNKEYS_MASTER_KEY\n',
+      );
     });
 
   cmd
