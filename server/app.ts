@@ -116,6 +116,7 @@ export async function startServer(
     const port = await bind(server, config);
     // 5.
     refresher.start();
+    connector.startSweeping();
     const retention =
       config.auditRetentionMs === undefined
         ? undefined

@@ -17,6 +17,13 @@ const FLOW_TTL_MS = 10 * 60_000;
 /** RFC 8628 section 3.5: a slow_down answer adds five seconds to the polling interval. */
 const SLOW_DOWN_S = 5;
 const DEFAULT_INTERVAL_S = 5;
+/** How often each process looks for device flows nobody polls (their poller stopped). */
+const SWEEP_MS = 5_000;
+/** Ended and expired flows are deleted a day after they expire. */
+const KEEP_FLOWS_MS = 24 * 3600_000;
+
+/** How long a poller's lease on a device flow lasts: two polls and some slack. */
+const pollLeaseMs = (intervalS: number): number => intervalS * 2000 + 15_000;
 
 export const flowContext = (collection: string, id: string): string =>
   `connect-flow:${collection}:${id}:secrets`;
@@ -49,7 +56,8 @@ function describe(err: unknown): string {
  *   process it reaches;
  * - device authorization grant (RFC 8628): the process that started the flow polls the token
  *   endpoint, honouring `interval` and `slow_down`, until the user approves, denies or the
- *   code expires.
+ *   code expires. It holds a lease on the flow, renewed at each poll; when it stops (released
+ *   at once) or dies (the lease lapses), another process's sweep takes the flow over.
  * Either way the tokens are sealed into the account (made, or connected again) in one
  * transaction with the flow's end and an audit event, and the version bump sends them to
  * attached agents.
@@ -57,6 +65,9 @@ function describe(err: unknown): string {
 export class Connector {
   private readonly polls = new Set<Promise<void>>();
   private readonly abort = new AbortController();
+  private readonly owner = `proc_${randomBytes(8).toString('hex')}`;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping = false;
 
   constructor(
     private readonly deps: ServiceDeps,
@@ -119,11 +130,17 @@ export class Connector {
       error: '',
       created_at: now,
       created_by: principal.tokenId,
+      poll_owner: method === 'device' ? this.owner : null,
+      poll_until: null,
     };
-    const flow =
+    const started =
       method === 'authorization_code'
         ? await this.startCode(base, provider, keys)
         : await this.startDevice(base, provider, keys);
+    const flow: ConnectFlowTable =
+      method === 'device'
+        ? { ...started, poll_until: now + pollLeaseMs(started.interval_s) }
+        : started;
     await db.transaction().execute(async (trx) => {
       await store.insertFlow(trx, flow);
       await audit(trx, this.deps, principal, {
@@ -279,6 +296,9 @@ export class Connector {
     let interval = flow.interval_s;
     for (;;) {
       if (!(await this.sleep(interval * 1000))) return;
+      const until = this.deps.now() + pollLeaseMs(interval);
+      // Ended, or another process took it over: stop.
+      if (!(await store.renewFlowPoll(db, flow.id, this.owner, until))) return;
       const now = await store.getFlow(db, flow.collection, flow.id);
       if (now === undefined || now.state !== 'pending') return;
       if (this.deps.now() > flow.expires_at) {
@@ -442,8 +462,63 @@ export class Connector {
     });
   }
 
+  /** Starts the sweep that takes over device flows nobody polls, and prunes old flows. */
+  startSweeping(): void {
+    this.sweepTimer = setInterval(() => void this.sweep(), SWEEP_MS);
+    this.sweepTimer.unref();
+  }
+
+  /** One pass of the sweep; resolves to the flows this process took over. */
+  async sweep(): Promise<number> {
+    if (this.sweeping || this.abort.signal.aborted) return 0;
+    this.sweeping = true;
+    let taken = 0;
+    try {
+      const { db } = this.deps;
+      const now = this.deps.now();
+      await store.pruneFlows(db, now - KEEP_FLOWS_MS);
+      for (const flow of await store.unpolledDeviceFlows(db, now)) {
+        if (now > flow.expires_at) {
+          await this.failed(flow, 'expired_token: the user code expired before it was approved');
+          continue;
+        }
+        const until = now + pollLeaseMs(flow.interval_s);
+        if (!(await store.takeFlowPoll(db, flow.id, this.owner, now, until))) continue;
+        let provider: Provider;
+        let keys: CollectionKeys;
+        try {
+          keys = await collectionKeys(this.deps, db, flow.collection);
+          provider = await providerFor(await this.client(flow), keys);
+        } catch (err) {
+          // Another process, or this one at its next sweep, tries again.
+          this.log.warn(
+            { err: loggableError(err), collection: flow.collection, flow: flow.id },
+            'device flow not taken over',
+          );
+          await store.releaseFlowPolls(db, this.owner, flow.id);
+          continue;
+        }
+        this.log.info({ collection: flow.collection, flow: flow.id }, 'device flow taken over');
+        this.track(this.pollDevice(flow, provider, keys));
+        taken++;
+      }
+    } catch (err) {
+      this.log.error({ err: loggableError(err) }, 'connect flow sweep failed');
+    } finally {
+      this.sweeping = false;
+    }
+    return taken;
+  }
+
   async stop(): Promise<void> {
+    clearInterval(this.sweepTimer);
     this.abort.abort();
     await Promise.allSettled([...this.polls]);
+    // Another process takes these flows over at its next sweep rather than when they lapse.
+    try {
+      await store.releaseFlowPolls(this.deps.db, this.owner);
+    } catch (err) {
+      this.log.warn({ err: loggableError(err) }, 'device flow leases not released');
+    }
   }
 }

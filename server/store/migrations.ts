@@ -297,6 +297,14 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0007_flow_poll_lease': {
+      async up(db: Kysely<unknown>) {
+        // Which process polls a device flow, and until when: another replica takes over a
+        // flow whose poller stopped.
+        await db.schema.alterTable('connect_flows').addColumn('poll_owner', 'text').execute();
+        await db.schema.alterTable('connect_flows').addColumn('poll_until', 'bigint').execute();
+      },
+    },
   };
 }
 

@@ -251,3 +251,70 @@ export async function setFlowInterval(db: Db, id: string, intervalS: number): Pr
 export async function pruneFlows(db: Db, before: number): Promise<void> {
   await db.deleteFrom('connect_flows').where('expires_at', '<', before).execute();
 }
+
+/**
+ * Takes the poll lease of a pending device flow when it is free or has lapsed; true when this
+ * owner holds it now. Of two replicas trying at once, one updates the row.
+ */
+export async function takeFlowPoll(
+  db: Db,
+  id: string,
+  owner: string,
+  now: number,
+  until: number,
+): Promise<boolean> {
+  const res = await db
+    .updateTable('connect_flows')
+    .set({ poll_owner: owner, poll_until: until })
+    .where('id', '=', id)
+    .where('state', '=', 'pending')
+    .where('method', '=', 'device')
+    .where((eb) =>
+      eb.or([
+        eb('poll_until', 'is', null),
+        eb('poll_until', '<=', now),
+        eb('poll_owner', '=', owner),
+      ]),
+    )
+    .executeTakeFirst();
+  return res.numUpdatedRows > 0n;
+}
+
+/** Extends this owner's lease; false when the flow ended or another process holds it. */
+export async function renewFlowPoll(
+  db: Db,
+  id: string,
+  owner: string,
+  until: number,
+): Promise<boolean> {
+  const res = await db
+    .updateTable('connect_flows')
+    .set({ poll_until: until })
+    .where('id', '=', id)
+    .where('state', '=', 'pending')
+    .where('poll_owner', '=', owner)
+    .executeTakeFirst();
+  return res.numUpdatedRows > 0n;
+}
+
+/** Gives up this owner's leases (when it stops), so another process takes them at once. */
+export async function releaseFlowPolls(db: Db, owner: string, id?: string): Promise<void> {
+  let q = db
+    .updateTable('connect_flows')
+    .set({ poll_until: 0 })
+    .where('poll_owner', '=', owner)
+    .where('state', '=', 'pending');
+  if (id !== undefined) q = q.where('id', '=', id);
+  await q.execute();
+}
+
+/** Pending device flows nobody polls: never leased, or the lease lapsed. */
+export function unpolledDeviceFlows(db: Db, now: number): Promise<ConnectFlowTable[]> {
+  return db
+    .selectFrom('connect_flows')
+    .selectAll()
+    .where('state', '=', 'pending')
+    .where('method', '=', 'device')
+    .where((eb) => eb.or([eb('poll_until', 'is', null), eb('poll_until', '<=', now)]))
+    .execute();
+}

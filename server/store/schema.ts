@@ -113,6 +113,9 @@ export interface ConnectFlowTable {
   error: string;
   created_at: number;
   created_by: string;
+  /** The process polling a device flow's token endpoint, and how long its lease lasts. */
+  poll_owner: string | null;
+  poll_until: number | null;
 }
 
 export interface AdminTokenTable {
