@@ -18,7 +18,6 @@ import { BundleCache } from './runs/bundle.js';
 import { DeliveryLog } from './runs/deliveries.js';
 import { RunKeys } from './runs/run-keys.js';
 import { ChangeWatcher } from './runs/watcher.js';
-import type { Db } from './store/db.js';
 import { openStore } from './store/open.js';
 import { ChangeFeed } from './store/postgres.js';
 
@@ -146,8 +145,11 @@ export async function startServer(
           feed?.close(),
           retention?.stop(),
         ]);
+        await drain(server, health, graceMs);
+        // Only now: calls still draining may write, so until here the store counts this server
+        // as running (rotate-master-key and copy-to-postgres wait for it).
         await presence.stop();
-        return shutdown(server, health, db, graceMs);
+        await db.destroy();
       },
     };
   } catch (err) {
@@ -167,12 +169,8 @@ function bind(server: Server, config: ServerConfig): Promise<number> {
   });
 }
 
-async function shutdown(
-  server: Server,
-  health: HealthImplementation,
-  db: Db,
-  graceMs: number,
-): Promise<void> {
+/** Stops taking calls and lets those in flight finish, for at most graceMs. */
+async function drain(server: Server, health: HealthImplementation, graceMs: number): Promise<void> {
   for (const name of ['', ...SERVICE_NAMES]) health.setStatus(name, 'NOT_SERVING');
   await new Promise<void>((resolve) => {
     const timer = setTimeout(() => {
@@ -184,5 +182,4 @@ async function shutdown(
       resolve();
     });
   });
-  await db.destroy();
 }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { type Insertable, type Kysely, sql } from 'kysely';
 import { OperatorError } from '../common/operator-error.js';
 import { requireMasterKeyWithDatabase } from './config.js';
@@ -6,7 +7,7 @@ import { openKeyring } from './keys-at-start.js';
 import type { Logger } from './logger.js';
 import { runningServers } from './presence.js';
 import { insertAuditEvent } from './store/audit.js';
-import type { Db } from './store/db.js';
+import { type Db, sqlitePath } from './store/db.js';
 import { openStore } from './store/open.js';
 import type { Database } from './store/schema.js';
 
@@ -59,7 +60,8 @@ function describeDatabase(url: string): string {
  * 2. one PostgreSQL transaction copies every table, in pages, and moves the audit sequence past
  *    the copied events; the row counts are compared before it commits;
  * 3. an audit event in the target records the copy.
- * The SQLite store is only read.
+ * The SQLite store is brought to this version's schema first, as a server start would, and is
+ * otherwise only read.
  */
 export async function copyToPostgres(
   from: { dataDir: string },
@@ -69,6 +71,13 @@ export async function copyToPostgres(
 ): Promise<CopyResult> {
   // 1.
   requireMasterKeyWithDatabase(to.databaseUrl, masterKey);
+  // openStore would make an empty store where there is none, and copy that.
+  if (!existsSync(sqlitePath(from.dataDir))) {
+    throw new CopyError(
+      `no SQLite store in ${from.dataDir} (${sqlitePath(from.dataDir)} does not exist): ` +
+        'give --data-dir of the store to copy',
+    );
+  }
   const source = (await openStore(from, log)).db;
   try {
     const running = await runningServers(source);
@@ -121,7 +130,11 @@ export async function copyToPostgres(
           action: 'store.copy',
           target: '',
           fingerprint: '',
-          details: JSON.stringify({ from: 'sqlite', rows: counts }),
+          // Audit details are a flat map of strings.
+          details: JSON.stringify({
+            from: 'sqlite',
+            ...Object.fromEntries(TABLES.map((t) => [t, String(counts[t])])),
+          }),
         });
         return counts;
       });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AuditServiceService } from '../../proto/gen/runkeys/v1/admin.js';
@@ -55,6 +55,20 @@ describePostgres('runkeys server copy-to-postgres', () => {
       timeoutMs: 30_000,
     });
 
+  it('refuses a data dir that holds no store, rather than copy an empty one', async () => {
+    const missing = join(dataDir, 'not-here');
+    const res = await runCli(
+      ['server', 'copy-to-postgres', '--data-dir', missing, '--database-url', fresh.url],
+      { env: { RUNKEYS_MASTER_KEY: masterKey }, timeoutMs: 30_000 },
+    );
+    expect([res.code, res.stderr]).toEqual([
+      2,
+      `runkeys: no SQLite store in ${missing} (${join(missing, 'runkeys.db')} does not exist): ` +
+        'give --data-dir of the store to copy\n',
+    ]);
+    expect(existsSync(missing)).toBe(false);
+  });
+
   it('refuses a master key that does not open the SQLite store, copying nothing', async () => {
     const res = await copy(fresh.url, Buffer.alloc(32, 9).toString('base64'));
     expect(res.code).toBe(2);
@@ -81,6 +95,11 @@ describePostgres('runkeys server copy-to-postgres', () => {
       );
       expect(audit.events.length).toBe(auditBefore + 1);
       expect(audit.events[0]?.action).toBe('store.copy');
+      expect(audit.events[0]?.details).toMatchObject({
+        from: 'sqlite',
+        collections: '1',
+        runs: '0',
+      });
       // Sealed values open under the same key: a run gets them.
       const run = await cp.createRun('acme', 'anthropic');
       const sandbox = makeSandbox();

@@ -93,12 +93,31 @@ describePostgres('the PostgreSQL pool flags', () => {
     }
   });
 
+  it('a database that does not exist is named at start, exit 2, without the URL', async () => {
+    const url = new URL(fresh.url);
+    url.pathname = '/rk_missing_database';
+    url.password = 'hunter2-canary';
+    const res = await runCli(['server', '--database-url', url.href, '--http-listen', 'off'], {
+      env: { RUNKEYS_MASTER_KEY: Buffer.alloc(32, 3).toString('base64') },
+      timeoutMs: 20_000,
+    });
+    expect([res.code, res.stderr]).toEqual([
+      2,
+      `runkeys: the database at ${url.hostname}:${url.port} has no such database (3D000): ` +
+        'create it, or fix the name in --database-url\n',
+    ]);
+  });
+
   it('--db-statement-timeout: PostgreSQL cancels a longer statement', async () => {
     const db = await storeWith(fresh.url, { dbStatementTimeout: '0.3' });
     try {
       const t0 = Date.now();
       const err = await failure(sql`select pg_sleep(10)`.execute(db));
       expect(err.message).toContain('statement timeout');
+      // Answered as UNAVAILABLE (nothing kept, try again), like a lost connection.
+      expect(
+        isStoreUnavailable(err) || isStoreUnavailable((err as { cause?: unknown }).cause),
+      ).toBe(true);
       expect(Date.now() - t0).toBeLessThan(8000);
       // The pool still works after the cancelled statement.
       expect((await sql<{ one: number }>`select 1 as one`.execute(db)).rows[0]!.one).toBe(1);
