@@ -1,7 +1,8 @@
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { decodeCredential } from '../common/proof.js';
 import { PUBLIC_KEY_BYTES } from '../common/sealing.js';
+import { readTlsFiles, type TlsFiles } from '../common/tls-files.js';
 import { parseDuration } from './duration.js';
 
 /** The shortest --max-offline: 0 would remove the files at the first dropped stream. */
@@ -33,11 +34,11 @@ export interface AgentConfig {
   maxOfflineExplicit: boolean;
   /** Where the agent writes its status (JSON), for `runkeys agent status`. */
   statusFile: string;
-  /** PEM CA that verifies the control plane; undefined means plaintext (loopback only). */
-  caCert?: string;
-  /** PEM certificate and key the agent presents, for a control plane that requires mutual TLS. */
-  clientCert?: string;
-  clientKey?: string;
+  /**
+   * TLS to the control plane: the CA that verifies it and, for mutual TLS, the certificate and
+   * key the agent presents (read at start); undefined means plaintext (loopback only).
+   */
+  tls?: TlsFiles;
   /** The command to run; empty in sidecar mode. */
   command: string[];
 }
@@ -157,34 +158,27 @@ export function agentConfig(
   };
 }
 
-/** The TLS files from flags or RUNKEYS_* variables, each checked readable now. */
+/** The TLS files from flags or RUNKEYS_* variables, read and checked now (exit 64 if not). */
 function tlsFiles(
   flags: AgentFlags,
   env: NodeJS.ProcessEnv,
   cwd: string,
-): Pick<AgentConfig, 'caCert' | 'clientCert' | 'clientKey'> {
-  const given = (flag: string, value: string | undefined): string | undefined => {
-    if (value === undefined || value === '') return undefined;
-    const path = resolve(cwd, value);
-    try {
-      accessSync(path, constants.R_OK);
-    } catch {
-      throw new AgentConfigError(`cannot read ${flag} ${path}`);
-    }
-    return path;
-  };
-  const caCert = given('--ca-cert', flags.caCert ?? env.RUNKEYS_CA_CERT);
-  const clientCert = given('--client-cert', flags.clientCert ?? env.RUNKEYS_CLIENT_CERT);
-  const clientKey = given('--client-key', flags.clientKey ?? env.RUNKEYS_CLIENT_KEY);
-  if ((clientCert === undefined) !== (clientKey === undefined)) {
-    throw new AgentConfigError('--client-cert and --client-key go together');
-  }
-  if (clientCert !== undefined && caCert === undefined) {
-    throw new AgentConfigError(
-      '--client-cert needs --ca-cert (RUNKEYS_CA_CERT): a client certificate is only sent over TLS',
+): Pick<AgentConfig, 'tls'> {
+  const names = { caCert: '--ca-cert', clientCert: '--client-cert', clientKey: '--client-key' };
+  try {
+    const files = readTlsFiles(
+      {
+        caCert: flags.caCert ?? env.RUNKEYS_CA_CERT,
+        clientCert: flags.clientCert ?? env.RUNKEYS_CLIENT_CERT,
+        clientKey: flags.clientKey ?? env.RUNKEYS_CLIENT_KEY,
+      },
+      cwd,
+      (field) => names[field],
     );
+    return { tls: files.ca === undefined ? undefined : files };
+  } catch (err) {
+    throw new AgentConfigError((err as Error).message);
   }
-  return { caCert, clientCert, clientKey };
 }
 
 function readSecretFile(path: string): string {

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { dropTlsServernameWarning } from '../common/tls-servername-warning.js';
 import { handleClosedPipes, keepRunningOnClosedPipes } from './closed-pipes.js';
 import { agentCommand } from './command.js';
 
@@ -13,6 +14,7 @@ net.isIPv6 = (input: string) => input.includes(':') && isIPv6(input);
 // The agent drops output nobody reads any more, and keeps its command and files managed.
 keepRunningOnClosedPipes();
 handleClosedPipes([process.stdout, process.stderr], () => {});
+dropTlsServernameWarning();
 
 const io = {
   env: process.env,

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import {
   type ClientReadableStream,
   type ClientUnaryCall,
@@ -74,6 +73,8 @@ export class Session {
   private current: ClientReadableStream<AttachResponse> | undefined;
   /** RefreshAccount calls in flight, cancelled by stop() so the agent exits promptly. */
   private readonly asks = new Set<ClientUnaryCall>();
+  /** Why the last attach or resume failed, as grpc-js put it; logged with each retry. */
+  private lastFailure: string | undefined;
 
   constructor(
     private readonly config: AgentConfig,
@@ -82,14 +83,11 @@ export class Session {
     /** Tests shorten it; see SILENCE_MS. */
     private readonly silenceMs = SILENCE_MS,
   ) {
+    const { tls } = config;
     const creds =
-      config.caCert === undefined
+      tls === undefined
         ? credentials.createInsecure()
-        : credentials.createSsl(
-            readFileSync(config.caCert),
-            config.clientKey === undefined ? null : readFileSync(config.clientKey),
-            config.clientCert === undefined ? null : readFileSync(config.clientCert),
-          );
+        : credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null);
     this.client = new AgentServiceClient(config.addr, creds, {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.keepalive_timeout_ms': 10_000,
@@ -104,6 +102,8 @@ export class Session {
       try {
         await this.attachOnce();
       } catch (err) {
+        const details = (err as Partial<ServiceError>).details;
+        this.lastFailure = typeof details === 'string' ? details : undefined;
         const end = this.judge(err, deadline);
         if (end !== undefined) {
           this.emit(end);
@@ -116,7 +116,8 @@ export class Session {
       const left = this.resumeCredential === undefined ? deadline - Date.now() : Infinity;
       const wait = Math.min(this.backoff.next(), Math.max(0, left));
       this.log.warn(
-        { retryInMs: wait },
+        // grpc-js's reason (a refused connection, a TLS alert): never a value.
+        { retryInMs: wait, reason: this.lastFailure },
         this.resumeCredential === undefined
           ? 'control plane not reached yet; retrying'
           : 'control plane stream lost; retrying',
@@ -202,7 +203,11 @@ export class Session {
           exitCode: EXIT_UNAVAILABLE,
           message:
             `control plane unreachable at ${this.config.addr} after --wait: ` +
-            'check RUNKEYS_ADDR and that the server is up',
+            (this.config.tls === undefined
+              ? 'check RUNKEYS_ADDR and that the server is up'
+              : 'check RUNKEYS_ADDR, that the server is up, and TLS: RUNKEYS_CA_CERT must have ' +
+                'signed its certificate, and a server that requires client certificates needs ' +
+                'RUNKEYS_CLIENT_CERT and RUNKEYS_CLIENT_KEY'),
         };
       }
       return undefined;

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import {
   type CallOptions,
   type ChannelCredentials,
@@ -8,6 +7,7 @@ import {
   Metadata,
   type ServiceError,
 } from '@grpc/grpc-js';
+import { readTlsFiles, type TlsFiles } from '../common/tls-files.js';
 import { UsageError } from './errors.js';
 
 export const DEFAULT_ADDR = '127.0.0.1:7443';
@@ -28,17 +28,25 @@ export interface Connection {
 /** Address and TLS from flags or RUNKEYS_* variables; the token only from RUNKEYS_TOKEN. */
 export function connection(opts: ConnectionOptions, env: NodeJS.ProcessEnv): Connection {
   const addr = opts.addr ?? env.RUNKEYS_ADDR ?? DEFAULT_ADDR;
-  const caPath = opts.caCert ?? env.RUNKEYS_CA_CERT;
-  const certPath = opts.clientCert ?? env.RUNKEYS_CLIENT_CERT;
-  const keyPath = opts.clientKey ?? env.RUNKEYS_CLIENT_KEY;
+  let tls: TlsFiles;
+  try {
+    tls = readTlsFiles(
+      {
+        caCert: opts.caCert ?? env.RUNKEYS_CA_CERT,
+        clientCert: opts.clientCert ?? env.RUNKEYS_CLIENT_CERT,
+        clientKey: opts.clientKey ?? env.RUNKEYS_CLIENT_KEY,
+      },
+      process.cwd(),
+      (field) =>
+        ({ caCert: '--ca-cert', clientCert: '--client-cert', clientKey: '--client-key' })[field],
+    );
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const creds =
-    caPath === undefined
+    tls.ca === undefined
       ? credentials.createInsecure()
-      : credentials.createSsl(
-          readFileSync(caPath),
-          keyPath === undefined ? null : readFileSync(keyPath),
-          certPath === undefined ? null : readFileSync(certPath),
-        );
+      : credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null);
   const metadata = new Metadata();
   const token = env.RUNKEYS_TOKEN;
   if (token !== undefined && token !== '') metadata.set('authorization', `Bearer ${token.trim()}`);

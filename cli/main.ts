@@ -1,4 +1,5 @@
 import { handleClosedPipes } from '../agent/closed-pipes.js';
+import { dropTlsServernameWarning } from '../common/tls-servername-warning.js';
 import type { CliIo } from './context.js';
 import { runCli } from './run.js';
 
@@ -12,6 +13,7 @@ const io: CliIo = {
 // A reader that stops early (`runkeys env list | head -1`) has what it wanted: end quietly, with
 // success. `runkeys agent` keeps running instead (agent/closed-pipes.ts).
 handleClosedPipes([process.stdout], () => process.exit(0));
+dropTlsServernameWarning();
 
 runCli(process.argv.slice(2), io).then((code) => {
   // A command that sets its own exit code (the agent) returns 0 here.

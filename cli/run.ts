@@ -52,6 +52,9 @@ export function buildProgram(io: CliIo): Command {
 const NOT_CONNECTED =
   /No connection established|Connection dropped|Failed to connect|Name resolution failed|ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT/;
 
+/** How OpenSSL, through grpc-js, words a failed TLS handshake. */
+const TLS_FAILED = /SSL|certificate|handshake|alert|CERT_/;
+
 /** Runs the CLI and returns its exit code; see docs/cli.md for the table of codes. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const program = buildProgram(io);
@@ -71,10 +74,17 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       const details = err.details.replace(/[\s.]*Resolution note:\s*$/, '');
       // Only when the control plane itself could not be reached: an UNAVAILABLE it sends (a
       // provider it could not reach, its database away) has a message of its own.
-      const hint =
-        err.code === status.UNAVAILABLE && NOT_CONNECTED.test(details)
-          ? '\nrunkeys: is the control plane running at that address? (set RUNKEYS_ADDR or --addr)'
-          : '';
+      let hint = '';
+      if (err.code === status.UNAVAILABLE && TLS_FAILED.test(details)) {
+        hint =
+          "\nrunkeys: the TLS handshake failed: --ca-cert must have signed the server's " +
+          'certificate, and a server that requires client certificates needs --client-cert and ' +
+          '--client-key';
+      } else if (err.code === status.UNAVAILABLE && NOT_CONNECTED.test(details)) {
+        hint =
+          '\nrunkeys: is the control plane running at that address? (set RUNKEYS_ADDR or ' +
+          '--addr; a server with TLS also needs --ca-cert)';
+      }
       io.stderr.write(`runkeys: ${statusName(err.code)}: ${details}${hint}\n`);
       return EXIT_GRPC_BASE + err.code;
     }

@@ -80,7 +80,10 @@ export function serverConfig(opts: ServerOptions, io: CliIo): ServerConfig {
     masterKey: env.RUNKEYS_MASTER_KEY,
     databaseUrl,
     pool: poolConfig(opts, env, databaseUrl !== undefined),
-    auditRetentionMs: auditRetention(opts.auditRetention ?? env.RUNKEYS_AUDIT_RETENTION),
+    // An empty variable is unset; an empty flag is a mistake.
+    auditRetentionMs: auditRetention(
+      opts.auditRetention ?? (env.RUNKEYS_AUDIT_RETENTION || undefined),
+    ),
     httpListen: httpListen === 'off' ? undefined : httpListen,
     oauthRedirectUri: opts.oauthRedirectUri ?? env.RUNKEYS_OAUTH_REDIRECT_URI,
     refresh: { minMarginMs: minMarginS * 1000 },
@@ -92,17 +95,20 @@ export function serverConfig(opts: ServerOptions, io: CliIo): ServerConfig {
   };
 }
 
+const DAY_MS = 24 * 3600_000;
 /** Shortest --audit-retention: a day, so a slip of the unit cannot empty the audit log. */
-const MIN_AUDIT_RETENTION_MS = 24 * 3600_000;
+const MIN_AUDIT_RETENTION_MS = DAY_MS;
+/** Longest: a hundred years, far past any retention rule, far below what a date can hold. */
+const MAX_AUDIT_RETENTION_MS = 36_500 * DAY_MS;
 
 /** `--audit-retention`: days (`90d`) or a duration (`2160h`); undefined keeps every event. */
 function auditRetention(text: string | undefined): number | undefined {
-  if (text === undefined || text === '') return undefined;
+  if (text === undefined) return undefined;
   const days = /^(\d+)d$/.exec(text);
-  const ms = days !== null ? Number(days[1]) * 24 * 3600_000 : parseDuration(text);
-  if (ms === undefined || !Number.isSafeInteger(ms) || ms < MIN_AUDIT_RETENTION_MS) {
+  const ms = days !== null ? Number(days[1]) * DAY_MS : parseDuration(text);
+  if (ms === undefined || ms < MIN_AUDIT_RETENTION_MS || ms > MAX_AUDIT_RETENTION_MS) {
     throw new ConfigError(
-      '--audit-retention must be at least a day, in days (90d) or hours (2160h); ' +
+      '--audit-retention must be from a day to 36500 days, in days (90d) or hours (2160h); ' +
         `got ${JSON.stringify(text)}`,
     );
   }
@@ -125,15 +131,15 @@ function poolConfig(
   };
   const size = opts.dbPoolSize ?? env.RUNKEYS_DB_POOL_SIZE;
   if (given('--db-pool-size', size)) {
-    const n = Number(size);
+    const n = /^\d+$/.test(size) ? Number(size) : Number.NaN;
     if (!Number.isInteger(n) || n < 1 || n > 1000) {
       throw new ConfigError('--db-pool-size must be a whole number of connections, 1 to 1000');
     }
     pool.max = n;
   }
   const seconds = (flag: string, value: string): number => {
-    const s = Number(value);
-    if (value.trim() === '' || !Number.isFinite(s) || s <= 0 || s > 3600) {
+    const s = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
+    if (!Number.isFinite(s) || s <= 0 || s > 3600) {
       throw new ConfigError(`${flag} must be seconds, above 0 and at most 3600 (e.g. 0.5 or 30)`);
     }
     return Math.max(1, Math.round(s * 1000));
@@ -195,7 +201,7 @@ export function registerServer(program: Command, io: CliIo): void {
     )
     .option(
       '--audit-retention <duration>',
-      'delete audit events older than this, e.g. 90d or 2160h, at least 1d (default: keep all)',
+      'delete audit events older than this, e.g. 90d or 2160h, 1d to 36500d (default: keep all)',
     )
     .option(
       '--db-pool-size <n>',

@@ -134,6 +134,11 @@ it('refuses each pool flag without --database-url, and bad values by name', asyn
     [['--db-pool-size', '4'], {}, '--db-pool-size applies only with --database-url (PostgreSQL)'],
     [[], { RUNKEYS_DB_ACQUIRE_TIMEOUT: '2' }, '--db-acquire-timeout applies only with'],
     [
+      ['--database-url', url, '--db-pool-size', '0x10'],
+      { RUNKEYS_MASTER_KEY: key },
+      '--db-pool-size must be a whole number of connections, 1 to 1000',
+    ],
+    [
       ['--database-url', url, '--db-pool-size', '0'],
       { RUNKEYS_MASTER_KEY: key },
       '--db-pool-size must be a whole number of connections, 1 to 1000',

@@ -112,6 +112,11 @@ describe('TLS', () => {
       const got = await agentWith(await newRun(admin), tls);
       expect(got.exit.code, got.stderr).toBe(69);
       expect(got.stderr).not.toContain(KEY);
+      if (tls.RUNKEYS_CA_CERT !== undefined) {
+        // With TLS configured, the last line points at it, and the retries say why.
+        expect(messages(got.stderr).at(-1)).toContain('and TLS: RUNKEYS_CA_CERT must have signed');
+        expect(got.stderr).toMatch(/"reason":"[^"]*certificate/);
+      }
     }
   });
 
@@ -119,7 +124,8 @@ describe('TLS', () => {
     const res = await runCli(['collections', 'list'], {
       env: cliEnv(server.address, server.rootToken),
     });
-    expect(res.code).not.toBe(0);
+    expect(res.code).toBe(24);
+    expect(res.stderr).toContain('a server with TLS also needs --ca-cert');
   });
 });
 
@@ -165,11 +171,39 @@ describe('mutual TLS (--tls-client-ca)', () => {
     }
   });
 
+  it('an admin with a key that does not match its certificate gets a usage error (exit 2)', async () => {
+    const res = await runCli(['collections', 'list'], {
+      env: cliEnv(server.address, server.rootToken, {
+        RUNKEYS_CA_CERT: pki.ca,
+        RUNKEYS_CLIENT_CERT: pki.client.cert,
+        RUNKEYS_CLIENT_KEY: pki.otherClient.key,
+      }),
+    });
+    expect([res.code, res.stderr]).toEqual([
+      2,
+      'runkeys: --ca-cert, --client-cert and --client-key are not usable together: PEM files, ' +
+        'and a key that matches the certificate (key values mismatch)\n',
+    ]);
+    const half = await runCli(['collections', 'list', '--client-cert', pki.client.cert], {
+      env: cliEnv(server.address, server.rootToken, { RUNKEYS_CA_CERT: pki.ca }),
+    });
+    expect([half.code, half.stderr]).toEqual([
+      2,
+      'runkeys: --client-cert and --client-key go together\n',
+    ]);
+  });
+
   it('an admin without a client certificate is refused', async () => {
     const res = await runCli(['collections', 'list'], {
       env: cliEnv(server.address, server.rootToken, { RUNKEYS_CA_CERT: pki.ca }),
     });
-    expect(res.code).not.toBe(0);
+    expect(res.code).toBe(24);
+    expect(res.stderr).toMatch(/certificate required/);
+    expect(res.stderr).toContain(
+      "\nrunkeys: the TLS handshake failed: --ca-cert must have signed the server's certificate",
+    );
+    // grpc-js's IP-address server name is not worth a deprecation warning on every call.
+    expect(res.stderr).not.toContain('DEP0123');
   });
 
   it('names a half-given or unreadable TLS flag and exits 64', async () => {
@@ -185,7 +219,17 @@ describe('mutual TLS (--tls-client-ca)', () => {
       ],
       [
         { RUNKEYS_CA_CERT: `${pki.dir}/missing.pem` },
-        `runkeys agent: cannot read --ca-cert ${pki.dir}/missing.pem`,
+        `runkeys agent: cannot read --ca-cert ${pki.dir}/missing.pem (ENOENT)`,
+      ],
+      [{ RUNKEYS_CA_CERT: pki.client.key }, 'runkeys agent: --ca-cert holds no PEM certificate'],
+      [
+        {
+          RUNKEYS_CA_CERT: pki.ca,
+          RUNKEYS_CLIENT_CERT: pki.client.cert,
+          RUNKEYS_CLIENT_KEY: pki.otherClient.key,
+        },
+        'runkeys agent: --ca-cert, --client-cert and --client-key are not usable together: PEM ' +
+          'files, and a key that matches the certificate (key values mismatch)',
       ],
     ];
     for (const [tls, message] of cases) {

@@ -137,11 +137,12 @@ describe('runkeys server --audit-retention', () => {
   });
 
   it('refuses a period under a day, or one it cannot read, by name', async () => {
-    for (const value of ['12h', '0d', 'forever', '1.5d']) {
+    for (const value of ['12h', '0d', 'forever', '1.5d', '', '200000000d', '36501d']) {
       const res = await runCli(['server', '--audit-retention', value, '--http-listen', 'off']);
       expect(res.code, value).toBe(2);
       expect(res.stderr).toBe(
-        'runkeys: --audit-retention must be at least a day, in days (90d) or hours (2160h); ' +
+        'runkeys: --audit-retention must be from a day to 36500 days, in days (90d) or hours ' +
+          '(2160h); ' +
           `got ${JSON.stringify(value)}\n`,
       );
     }
