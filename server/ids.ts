@@ -22,5 +22,10 @@ export function randomHex(bytes: number): string {
   return hex;
 }
 
-/** The id of a new audit event. */
-export const newEventId = (): string => `evt_${randomHex(8)}`;
+/**
+ * The id of a new audit event: the time in milliseconds (12 hex digits), then 8 random bytes.
+ * Ids that grow with time go to the end of the unique index on them, the page every insert
+ * already touches, where random ids dirtied a page of their own per event.
+ */
+export const newEventId = (): string =>
+  `evt_${Date.now().toString(16).padStart(12, '0')}${randomHex(8)}`;

@@ -13,7 +13,7 @@ import { ApiError, invalid, precondition } from '../errors.js';
 import { refuseUndecodable, toStatus } from '../grpc/adapter.js';
 import { newEventId } from '../ids.js';
 import type { Logger } from '../logger.js';
-import { insertAuditEvent, type NewAuditEvent } from '../store/audit.js';
+import { insertAuditEvent, insertAuditEventPair, type NewAuditEvent } from '../store/audit.js';
 import type { Db } from '../store/db.js';
 import * as store from '../store/runs.js';
 import type { CollectionRow, RunTable } from '../store/schema.js';
@@ -92,10 +92,11 @@ async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> 
   const claimed = await deps.db.transaction().execute(async (trx) => {
     if (!(await claim.commit(trx, resume.verifier, bundle.version))) return false;
     const at = deps.now();
-    await insertAuditEvent(trx, [
+    await insertAuditEventPair(
+      trx,
       runEvent(at, row, bootstrap ? 'run.attach' : 'run.resume', {}),
       deliveryEvent(at, row, bundle),
-    ]);
+    );
     return true;
   });
   if (!claimed) throw unauthenticated(bootstrap ? ATTACH_REFUSED : RESUME_REFUSED);

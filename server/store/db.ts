@@ -35,6 +35,11 @@ export function openSqlite(dataDir: string): Db {
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
+  // A checkpoint copies each page changed since the last one, once: the pages every attach
+  // changes (the ends of the audit log and its indexes) are copied once per 10,000 WAL pages
+  // instead of once per 1,000 (the default), which cost about a quarter of each commit. The
+  // WAL grows to about 40 MiB between checkpoints.
+  sqlite.pragma('wal_autocheckpoint = 10000');
   cacheStatements(sqlite);
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
 }

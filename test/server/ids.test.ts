@@ -15,13 +15,20 @@ describe('random identifiers', () => {
     expect(() => randomHex(4097)).toThrow(RangeError);
   });
 
-  it('uses every bit: each hex digit takes all 16 values in each position', () => {
+  it('event ids: the time first, so they sort by it, then 16 random hex digits using every bit', () => {
     const digits = Array.from({ length: 16 }, () => new Set<string>());
+    const before = Date.now();
+    const ids: string[] = [];
     for (let i = 0; i < 2_000; i++) {
       const id = newEventId();
-      expect(id).toMatch(/^evt_[0-9a-f]{16}$/);
-      for (let d = 0; d < 16; d++) digits[d]!.add(id[4 + d]!);
+      expect(id).toMatch(/^evt_[0-9a-f]{28}$/);
+      ids.push(id);
+      for (let d = 0; d < 16; d++) digits[d]!.add(id[16 + d]!);
     }
     expect(digits.map((s) => s.size)).toEqual(Array(16).fill(16));
+    const times = ids.map((id) => Number.parseInt(id.slice(4, 16), 16));
+    expect(times[0]).toBeGreaterThanOrEqual(before);
+    expect(times.at(-1)).toBeLessThanOrEqual(Date.now());
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
   });
 });
