@@ -18,6 +18,7 @@ import { BundleCache } from './runs/bundle.js';
 import { DeliveryLog } from './runs/deliveries.js';
 import { RunKeys } from './runs/run-keys.js';
 import { ChangeWatcher } from './runs/watcher.js';
+import { GroupCommit } from './store/group-commit.js';
 import { openStore } from './store/open.js';
 import { ChangeFeed } from './store/postgres.js';
 
@@ -96,6 +97,7 @@ export async function startServer(
       watcher,
       bundles: new BundleCache(),
       deliveries: new DeliveryLog(db),
+      claims: new GroupCommit(db),
       metrics,
       limits,
       refresher,

@@ -84,12 +84,13 @@ async function run(deps: RunDeps, baseLog: Logger, call: Stream): Promise<void> 
 
   // 3. The bundle is assembled first; one transaction then claims the run (or rotates the
   // resume credential) and records the attach and the delivery, so a refused claim sends
-  // nothing and an attach costs one write.
+  // nothing and an attach costs one write. On SQLite, claims arriving together share the
+  // transaction's commit, each in a savepoint of its own (store/group-commit.ts).
   const resume = newCredential();
   const bundle = await assembleBundle(deps, row, deps.bundles, claim.collection);
   bundle.resumeCredential = resume.credential.toString('base64url');
   resume.credential.fill(0);
-  const claimed = await deps.db.transaction().execute(async (trx) => {
+  const claimed = await deps.claims.run(async (trx) => {
     if (!(await claim.commit(trx, resume.verifier, bundle.version))) return false;
     const at = deps.now();
     await insertAuditEventPair(

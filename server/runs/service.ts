@@ -15,6 +15,7 @@ import type { Metrics } from '../metrics.js';
 import type { AccountDeps } from '../services/accounts.js';
 import { audit, loadCollection, optionalDate, toDate } from '../services/deps.js';
 import type { Db } from '../store/db.js';
+import type { GroupCommit } from '../store/group-commit.js';
 import { getAccount, getOAuthClient } from '../store/oauth.js';
 import { getProviderKey } from '../store/provider-keys.js';
 import { listLeaks } from '../store/reports.js';
@@ -40,6 +41,8 @@ const MAX_LABELS = 32;
 export interface RunDeps extends AccountDeps {
   bundles: BundleCache;
   deliveries: DeliveryLog;
+  /** The attach's claim transactions, committed together on SQLite. */
+  claims: GroupCommit;
   metrics: Metrics;
   limits: Limits;
   runKeys: RunKeys;

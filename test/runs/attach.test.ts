@@ -119,6 +119,29 @@ describe('Attach', () => {
     expect(await attach(run, keys).closed()).toEqual(REFUSED);
   });
 
+  it('of many attaches racing with one secret, one gets the run (claims committed together)', async () => {
+    const run = await newRun();
+    // Sent at once, their claims reach the store in the same turn and share one commit.
+    const streams = Array.from({ length: 8 }, () => attach(run, agentKeys()));
+    const outcomes = await Promise.all(
+      streams.map(async (s) => {
+        try {
+          await s.next(5000);
+          s.cancel();
+          return 'bundle';
+        } catch {
+          return JSON.stringify(await s.closed());
+        }
+      }),
+    );
+    expect(outcomes.filter((o) => o === 'bundle')).toHaveLength(1);
+    expect(outcomes.filter((o) => o !== 'bundle')).toEqual(Array(7).fill(JSON.stringify(REFUSED)));
+    const attachEvents = (await cp.auditOf('acme', run.runId)).filter(
+      (e) => e.action === 'run.attach',
+    );
+    expect(attachEvents).toHaveLength(1);
+  });
+
   it('refuses a second attach with the same secret and another key', async () => {
     const run = await newRun();
     await firstMessage(run, agentKeys());
