@@ -49,8 +49,15 @@ export function buildProgram(io: CliIo): Command {
 }
 
 /** How grpc-js words a failure to reach the server at all. */
-const NOT_CONNECTED =
-  /No connection established|Connection dropped|Failed to connect|Name resolution failed|ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT/;
+const NOT_CONNECTED = new RegExp(
+  [
+    'No connection established',
+    'Connection dropped',
+    'Failed to connect',
+    'Name resolution failed',
+    'ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT',
+  ].join('|'),
+);
 
 /** How OpenSSL, through grpc-js, words a failed TLS handshake. */
 const TLS_FAILED = /SSL|certificate|handshake|alert|CERT_/;
