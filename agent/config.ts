@@ -164,7 +164,6 @@ function tlsFiles(
   env: NodeJS.ProcessEnv,
   cwd: string,
 ): Pick<AgentConfig, 'tls'> {
-  const names = { caCert: '--ca-cert', clientCert: '--client-cert', clientKey: '--client-key' };
   try {
     const files = readTlsFiles(
       {
@@ -173,7 +172,6 @@ function tlsFiles(
         clientKey: flags.clientKey ?? env.RUNKEYS_CLIENT_KEY,
       },
       cwd,
-      (field) => names[field],
     );
     return { tls: files.ca === undefined ? undefined : files };
   } catch (err) {

@@ -37,8 +37,6 @@ export function connection(opts: ConnectionOptions, env: NodeJS.ProcessEnv): Con
         clientKey: opts.clientKey ?? env.RUNKEYS_CLIENT_KEY,
       },
       process.cwd(),
-      (field) =>
-        ({ caCert: '--ca-cert', clientCert: '--client-cert', clientKey: '--client-key' })[field],
     );
   } catch (err) {
     throw new UsageError((err as Error).message);

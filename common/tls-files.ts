@@ -10,6 +10,14 @@ export interface TlsPaths {
   clientKey?: string;
 }
 
+/** The flags (and, for each, a RUNKEYS_* variable) that give them, in the CLI and the agent. */
+const FLAGS: Record<keyof TlsPaths, string> = {
+  caCert: '--ca-cert',
+  clientCert: '--client-cert',
+  clientKey: '--client-key',
+};
+const flag = (field: keyof TlsPaths): string => FLAGS[field];
+
 /** Their contents, read and checked. */
 export interface TlsFiles {
   ca?: Buffer;
@@ -21,13 +29,9 @@ export interface TlsFiles {
  * Reads and checks a client's TLS files before any connection: each readable, the client
  * certificate and key given together and only with a CA (a certificate is only sent over TLS),
  * and the three usable by OpenSSL (PEM, and a key that matches the certificate). Throws an
- * Error whose message names the flag; `flag` maps a field to the name the caller documents.
+ * Error whose message names the flag (the CLI and the agent name them alike).
  */
-export function readTlsFiles(
-  paths: TlsPaths,
-  cwd: string,
-  flag: (field: keyof TlsPaths) => string,
-): TlsFiles {
+export function readTlsFiles(paths: TlsPaths, cwd: string): TlsFiles {
   const read = (field: keyof TlsPaths): Buffer | undefined => {
     const value = paths[field];
     if (value === undefined || value === '') return undefined;

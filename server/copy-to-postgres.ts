@@ -8,7 +8,7 @@ import type { Logger } from './logger.js';
 import { runningServers } from './presence.js';
 import { insertAuditEvent } from './store/audit.js';
 import { type Db, sqlitePath } from './store/db.js';
-import { openStore } from './store/open.js';
+import { databaseAt, openStore } from './store/open.js';
 import type { Database } from './store/schema.js';
 
 /** Every table that holds the store's data, parents before the tables that reference them. */
@@ -41,14 +41,12 @@ export interface CopyResult {
   rows: Record<Table, number>;
 }
 
-/** `the database at host:port`: a URL may carry a password, so never more of it. */
-function describeDatabase(url: string): string {
-  try {
-    const u = new URL(url);
-    return `the database at ${u.hostname}${u.port === '' ? '' : `:${u.port}`}${u.pathname}`;
-  } catch {
-    return 'the database';
-  }
+/** Rows in a table of the target. */
+async function rowCount(db: Kysely<Database>, table: Table): Promise<number> {
+  const { rows } = await sql<{
+    n: number;
+  }>`select count(*)::int as n from ${sql.table(table)}`.execute(db);
+  return rows[0]?.n ?? 0;
 }
 
 /**
@@ -92,12 +90,10 @@ export async function copyToPostgres(
     const target = (await openStore({ dataDir: '', databaseUrl: to.databaseUrl }, log)).db;
     try {
       for (const table of TABLES) {
-        const [row] = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`
-          .execute(target)
-          .then((r) => r.rows);
-        if ((row?.n ?? 0) > 0) {
+        const n = await rowCount(target, table);
+        if (n > 0) {
           throw new CopyError(
-            `${describeDatabase(to.databaseUrl)} is not empty (${table} has ${row!.n} rows): ` +
+            `${databaseAt(to.databaseUrl)} is not empty (${table} has ${n} rows): ` +
               'copy into a new database',
           );
         }
@@ -109,14 +105,10 @@ export async function copyToPostgres(
         await sql`select setval(pg_get_serial_sequence('audit_events', 'seq'),
           (select coalesce(max(seq), 0) + 1 from audit_events), false)`.execute(trx);
         for (const table of TABLES) {
-          const [row] = (
-            await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(
-              trx,
-            )
-          ).rows;
-          if (row?.n !== counts[table]) {
+          const held = await rowCount(trx, table);
+          if (held !== counts[table]) {
             throw new CopyError(
-              `${table}: read ${counts[table]} rows but the target holds ${row?.n ?? 0}; ` +
+              `${table}: read ${counts[table]} rows but the target holds ${held}; ` +
                 'nothing was copied',
             );
           }

@@ -39,7 +39,7 @@ export async function openStore(
 }
 
 /** `the database at host:port`: host and port only, since the URL may carry a password. */
-function databaseAt(url: string): string {
+export function databaseAt(url: string): string {
   try {
     const u = new URL(url);
     return `the database at ${u.hostname}${u.port === '' ? '' : `:${u.port}`}`;

@@ -23,17 +23,23 @@ afterEach(async () => {
   for (const drop of databases.splice(0)) await drop();
 });
 
+/** `n` stores opened on one new database, as `n` replicas starting would open them. */
+async function replicasOnFreshDatabase(n: number): Promise<Db[]> {
+  const fresh = await freshDatabase();
+  databases.push(fresh.drop);
+  const replicas: Db[] = [];
+  for (let i = 0; i < n; i++) {
+    const { db } = await openStore({ dataDir: '', databaseUrl: fresh.url }, log);
+    replicas.push(db);
+    stores.push(db);
+  }
+  return replicas;
+}
+
 describePostgres('replicas starting together on an empty database', () => {
   it('make one root token between them, shown by one replica only', async () => {
     for (let trial = 0; trial < 5; trial++) {
-      const fresh = await freshDatabase();
-      databases.push(fresh.drop);
-      const replicas: Db[] = [];
-      for (let i = 0; i < 4; i++) {
-        const { db } = await openStore({ dataDir: '', databaseUrl: fresh.url }, log);
-        replicas.push(db);
-        stores.push(db);
-      }
+      const replicas = await replicasOnFreshDatabase(4);
       const shown = replicas.map(() => '');
       await Promise.all(
         replicas.map((db, i) => {
@@ -53,14 +59,7 @@ describePostgres('replicas starting together on an empty database', () => {
 
   it('keep the first master key check stored and refuse a replica with another key', async () => {
     for (let trial = 0; trial < 5; trial++) {
-      const fresh = await freshDatabase();
-      databases.push(fresh.drop);
-      const replicas: Db[] = [];
-      for (let i = 0; i < 4; i++) {
-        const { db } = await openStore({ dataDir: '', databaseUrl: fresh.url }, log);
-        replicas.push(db);
-        stores.push(db);
-      }
+      const replicas = await replicasOnFreshDatabase(4);
       // Two replicas with one master key, two with another.
       const keys = [randomBytes(32), randomBytes(32)].map((k) => k.toString('base64'));
       const outcomes = await Promise.all(
